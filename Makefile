@@ -1,0 +1,35 @@
+# Upnext: `make demo` starts the product, `make test` runs the tests. Both install what they need first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps demo test bench clean
+
+install: system-deps $(STAMP)
+
+# Re-runs only when pyproject.toml changes. torch is pinned to the CPU build that lies on this machine's disk:
+# an unpinned torch would pull a multi-GB CUDA build (the package itself accepts a range).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import backend, torch, numba, starlette, sqlalchemy, playwright"
+	@touch $@
+
+system-deps:
+	@.ci/system-deps
+
+demo: install
+	$(PY) -m backend demo --port $(PORT)
+
+test: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+bench: install
+	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean:
+	rm -rf $(VENV) var tests/output .pytest_cache

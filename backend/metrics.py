@@ -1,0 +1,61 @@
+"""Prometheus metrics of one server process (``GET /metrics``), owned by the app, not global."""
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.events_accepted = Counter("upnext_events_accepted", "Events stored (202 replies)", registry=r)
+        self.events_rejected = Counter("upnext_events_rejected", "Events refused, by reason", ["reason"],
+                                       registry=r)
+        self.request_seconds = Histogram("upnext_http_request_duration_seconds", "HTTP request latency",
+                                         ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.commit_events = Histogram("upnext_event_commit_batch_events", "Events per group commit",
+                                       buckets=(1, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000), registry=r)
+        self.commit_seconds = Histogram("upnext_event_commit_seconds", "Time of one group commit",
+                                        buckets=LATENCY_BUCKETS, registry=r)
+        self.pending_events = Gauge("upnext_events_pending", "Events waiting for their commit", registry=r)
+        self.items_written = Counter("upnext_catalog_items_written", "Items upserted through the API",
+                                     registry=r)
+        self.events_purged = Counter("upnext_events_purged", "Events deleted by retention", registry=r)
+
+    def on_commit(self, rows: int, seconds: float) -> None:
+        self.commit_events.observe(rows)
+        self.commit_seconds.observe(seconds)
+        self.events_accepted.inc(rows)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: latency per route template (bounded label set), method and status."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.request_seconds.labels(path, scope["method"], str(status)).observe(
+                time.perf_counter() - start)

@@ -1,0 +1,109 @@
+"""Typed settings, read once from the environment. The only module that reads ``os.environ``.
+
+Every setting has an ``UPNEXT_`` variable, a type, a default and a range. A bad value raises
+``SettingsError`` naming the variable, what it must be and what it was, so a person can fix it.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+from backend.errors import UpnextError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(UpnextError, ValueError):
+    """An ``UPNEXT_*`` variable holds a value Upnext cannot use."""
+
+
+def _spec(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+          choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = _spec(Path("var"), "folder for the SQLite database, models and logs")
+    database_url: str = _spec("", "SQLAlchemy URL; default: sqlite:///<data_dir>/upnext.db")
+    host: str = _spec("127.0.0.1", "address `upnext serve` binds")
+    port: int = _spec(8000, "port `upnext serve` binds", lo=1, hi=65535)
+    workers: int = _spec(1, "server processes sharing the port", lo=1, hi=64)
+    admin_password: str = _spec("", "admin login password (empty: set on first visit, stored hashed)")
+    retention_days: int = _spec(90, "events older than this many days are purged", lo=1, hi=36500)
+    purge_interval_s: float = _spec(3600.0, "how often the server purges old events", lo=1, hi=86400 * 7)
+    state_mb: int = _spec(256, "memory budget of the in-memory session states, MiB", lo=1, hi=1 << 20)
+    commit_interval_ms: float = _spec(2.0, "group commit: longest wait for more events", lo=0, hi=1000)
+    commit_max_events: int = _spec(5000, "group commit: most events in one transaction", lo=1, hi=1_000_000)
+    max_pending_events: int = _spec(50_000, "events waiting for commit before 503", lo=100, hi=10_000_000)
+    rate_key_events: float = _spec(20_000.0, "events per second one key may send (burst: 2 s)", lo=1, hi=1e9)
+    rate_session_events: float = _spec(50.0, "events per second one session may send (burst: 4 s)",
+                                       lo=1, hi=1e9)
+    log_level: str = _spec("INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = _spec("text", "log lines as key=value text or JSON", choices=("text", "json"))
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'upnext.db').as_posix()}"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Build settings from ``env`` (default ``os.environ``); ``overrides`` win over both."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            var = "UPNEXT_" + f.name.upper()
+            if f.name in overrides:
+                raw: Any = overrides[f.name]
+            elif var in env:
+                raw = env[var]
+            else:
+                continue
+            values[f.name] = _convert(var, raw, f.type, f.metadata)
+        return cls(**values)
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(variable, current value, help) for every setting; the admin password is masked."""
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = "***" if f.name == "admin_password" and value else str(value)
+            rows.append(("UPNEXT_" + f.name.upper(), shown, f.metadata["help"]))
+        return rows
+
+
+def _convert(var: str, raw: Any, typ: Any, meta: Mapping[str, Any]) -> Any:
+    typ = {"int": int, "float": float, "str": str, "Path": Path}.get(typ, typ)
+    text = str(raw).strip()
+    try:
+        if typ is int:
+            value: Any = int(text)
+        elif typ is float:
+            value = float(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+        elif typ is Path:
+            if not text:
+                raise ValueError
+            value = Path(text)
+        else:
+            value = text
+    except ValueError:
+        kind = {int: "an integer", float: "a number", Path: "a path"}.get(typ, "a string")
+        raise SettingsError(f"{var} must be {kind}, got {raw!r}") from None
+    lo, hi, choices = meta.get("lo"), meta.get("hi"), meta.get("choices")
+    if lo is not None and value < lo or hi is not None and value > hi:
+        raise SettingsError(f"{var} must be between {lo:g} and {hi:g}, got {raw!r}")
+    if choices:
+        value = value.upper() if choices[0].isupper() else value.lower()
+        if value not in choices:
+            raise SettingsError(f"{var} must be one of {', '.join(choices)}, got {raw!r}")
+    if var == "UPNEXT_DATABASE_URL" and value and "://" not in value:
+        raise SettingsError(f"{var} must be a URL like sqlite:///var/upnext.db or "
+                            f"postgresql+psycopg://user:pass@host/db, got {raw!r}")
+    return value

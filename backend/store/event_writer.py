@@ -1,0 +1,125 @@
+"""Group commit of events: many concurrent requests share one transaction.
+
+A request hands its rows to ``EventWriter.submit`` and waits; a single flusher task takes everything pending,
+inserts it in one transaction on a worker thread, and then wakes every request in that batch. The reply (202)
+is therefore sent only after the rows are committed, yet the database sees one commit every few milliseconds
+instead of one per request. While a commit runs, new requests pile up and form the next batch by themselves.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy import Engine, insert
+from sqlalchemy.exc import SQLAlchemyError
+
+from backend.store.models import Event
+
+log = logging.getLogger(__name__)
+
+
+class StoreBusy(Exception):
+    """Too many events are waiting for the database: the client should retry later (503)."""
+
+
+class StoreUnavailable(Exception):
+    """The database refused the batch (locked for too long, unreachable, full): retry later (503)."""
+
+
+@dataclass
+class _Pending:
+    rows: list[dict[str, Any]]
+    done: asyncio.Future = field(repr=False)
+
+
+class EventWriter:
+    """Owns the flusher task; ``start`` and ``stop`` are called by the app's lifespan."""
+
+    def __init__(self, engine: Engine, *, interval_s: float = 0.002, max_batch: int = 5000,
+                 max_pending: int = 50_000, on_commit: Callable[[int, float], None] | None = None):
+        self._engine = engine
+        self._interval_s, self._max_batch, self._max_pending = interval_s, max_batch, max_pending
+        self._on_commit = on_commit or (lambda n, seconds: None)
+        self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="event-writer")
+        self._table = Event.__table__
+
+    @property
+    def pending(self) -> int:
+        return self._queued_rows
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="event-writer")
+
+    async def stop(self) -> None:
+        """Commit everything already accepted, then stop. New submissions are refused from now on."""
+        self._closing = True
+        if self._task is not None:
+            self._wake.set()
+            await self._task
+        self._pool.shutdown(wait=True)
+
+    async def submit(self, rows: list[dict[str, Any]]) -> None:
+        """Return once ``rows`` are committed; raise StoreBusy or StoreUnavailable otherwise."""
+        if self._closing or self._task is None:
+            raise StoreUnavailable("shutting down")
+        if self._task.done():
+            raise StoreUnavailable("event writer stopped")
+        if self._queued_rows + len(rows) > self._max_pending:
+            raise StoreBusy(f"{self._queued_rows} events are waiting for the database")
+        fut = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(rows, fut))
+        self._queued_rows += len(rows)
+        self._wake.set()
+        await asyncio.shield(fut)  # a client that hangs up does not cancel the commit of its rows
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            if self._interval_s and not self._closing:
+                await asyncio.sleep(self._interval_s)   # let concurrent requests join this batch
+            self._wake.clear()
+            while self._queue:
+                batch = self._take()
+                rows = [r for p in batch for r in p.rows]
+                t0 = time.perf_counter()
+                try:
+                    await loop.run_in_executor(self._pool, self._insert, rows)
+                except SQLAlchemyError as exc:
+                    log.error("event batch not stored: %s", exc.__class__.__name__,
+                              extra={"rows": len(rows), "error": str(exc)[:300]})
+                    for p in batch:
+                        if not p.done.done():
+                            p.done.set_exception(StoreUnavailable(str(exc)[:200]))
+                            p.done.exception()  # retrieved: no "never retrieved" warning if the client left
+                    continue
+                self._on_commit(len(rows), time.perf_counter() - t0)
+                for p in batch:
+                    if not p.done.done():
+                        p.done.set_result(None)
+            if self._closing:
+                return
+
+    def _take(self) -> list[_Pending]:
+        taken, n = [], 0
+        while self._queue and (not taken or n + len(self._queue[0].rows) <= self._max_batch):
+            p = self._queue.popleft()
+            taken.append(p)
+            n += len(p.rows)
+        self._queued_rows -= n
+        return taken
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(insert(self._table), rows)

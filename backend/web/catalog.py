@@ -1,0 +1,94 @@
+"""Catalogue API: ``PUT /v1/items`` (upsert, JSON array or JSON lines) and ``DELETE /v1/items/{id}``.
+
+Both need the site's secret key (``Authorization: Bearer sk_...``). A PUT is all or nothing: one invalid
+record refuses the whole request, with every problem listed.
+"""
+from __future__ import annotations
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.store.items import ItemInvalid, clean_item, delete_item, upsert_items
+from backend.web.http import BodyTooLarge, json_response, problem, read_body, services
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_ITEMS = 50_000
+MAX_PROBLEMS = 100
+
+
+def _site_for_secret(request: Request):
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.startswith("sk_"):
+        return None
+    return services(request).sites.by_secret_key(token.strip())
+
+
+def _unauthorized() -> Response:
+    return problem(401, "send the site's secret key as Authorization: Bearer sk_...",
+                   headers={"WWW-Authenticate": 'Bearer realm="upnext"'})
+
+
+def _parse_records(body: bytes) -> list:
+    text = body.lstrip()
+    if text.startswith(b"["):
+        records = orjson.loads(text)
+        if not isinstance(records, list):
+            raise ValueError("expected a JSON array of items")
+        return records
+    return [orjson.loads(line) for line in body.splitlines() if line.strip()]
+
+
+async def put_items(request: Request) -> Response:
+    svc = services(request)
+    site = _site_for_secret(request)
+    if site is None:
+        return _unauthorized()
+    try:
+        body = await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
+        return problem(413, f"body over {MAX_BODY_BYTES // 2**20} MiB: split the catalogue into several requests")
+    try:
+        records = _parse_records(body)
+    except (orjson.JSONDecodeError, ValueError) as exc:
+        return problem(400, f"body must be a JSON array of items or JSON lines: {exc}"[:300])
+    if not records:
+        return problem(400, "no items in the body")
+    if len(records) > MAX_ITEMS:
+        return problem(413, f"at most {MAX_ITEMS} items per request, got {len(records)}")
+    rows, problems = [], []
+    for i, record in enumerate(records):
+        try:
+            rows.append(clean_item(record))
+        except ItemInvalid as exc:
+            item_id = record.get("id") if isinstance(record, dict) else None
+            problems += [{"index": i, "id": item_id if isinstance(item_id, str) else None, "field": f,
+                          "message": m} for f, m in exc.problems]
+    if problems:
+        return problem(400, "invalid items: nothing was stored", problems[:MAX_PROBLEMS])
+    latest = {row["id"]: row for row in rows}   # the last record of an id wins
+
+    def write() -> None:
+        with svc.engine.begin() as conn:
+            upsert_items(conn, site.id, latest.values())
+
+    await run_in_threadpool(write)
+    svc.metrics.items_written.inc(len(latest))
+    for listener in svc.catalog_listeners:
+        listener(site.id, list(latest))
+    return json_response({"upserted": len(latest)})
+
+
+async def delete_item_route(request: Request) -> Response:
+    svc = services(request)
+    site = _site_for_secret(request)
+    if site is None:
+        return _unauthorized()
+    item_id = request.path_params["item_id"]
+    if not await run_in_threadpool(delete_item, svc.engine, site.id, item_id):
+        return problem(404, f"no item {item_id[:256]!r} in this site's catalogue")
+    for listener in svc.catalog_listeners:
+        listener(site.id, [item_id])
+    return Response(status_code=204)
