@@ -32,6 +32,12 @@ class RateLimiter:
         self._buckets[name] = (tokens, now)
         return (n - tokens) / self.rate
 
+    def give_back(self, name: str, n: float) -> None:
+        """Return tokens taken for a request that was refused later for another reason."""
+        if name in self._buckets:
+            tokens, last = self._buckets[name]
+            self._buckets[name] = (min(self.burst, tokens + n), last)
+
     def _sweep(self, now: float) -> None:
         full_after = self.burst / self.rate
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}

@@ -62,7 +62,11 @@ async def post_events(request: Request) -> Response:
         return refuse(400, "invalid", "invalid events", [p.as_json() for p in exc.problems], count, cors)
 
     n = len(events)
-    wait = max(svc.key_limiter.take(key, n), svc.session_limiter.take(session, n))
+    wait = svc.session_limiter.take(session, n)
+    if not wait:
+        wait = svc.key_limiter.take(key, n)
+        if wait:                                  # a refused request spends no session budget either
+            svc.session_limiter.give_back(session, n)
     if wait:
         return refuse(429, "rate_limited", "too many events: slow down", count=n,
                       headers={**cors, "Retry-After": str(max(1, math.ceil(wait)))})

@@ -1,0 +1,66 @@
+import numpy as np
+from sqlalchemy import insert
+
+from backend.store.export import export_sessions
+from backend.store.models import Event
+from backend.store.sites import create_site
+
+
+def _add(engine, site_id, rows):
+    with engine.begin() as conn:
+        conn.execute(insert(Event), [{"site_id": site_id, "rec": None, "items": None, "value": None,
+                                      "currency": None, **r} for r in rows])
+
+
+def ev(session, item, t, received, etype="view"):
+    return {"session": session, "item": item, "type": etype, "client_ms": t, "received_ms": received}
+
+
+def test_export_orders_sessions_and_events_and_collapses_repeats(engine):
+    site = create_site(engine, "shop", []).site_id
+    other = create_site(engine, "other", []).site_id
+    _add(engine, site, [
+        ev("s2", "B", 5000, 2000), ev("s2", "C", 6000, 2001),
+        ev("s1", "A", 1000, 1000), ev("s1", "B", 3000, 1003), ev("s1", "B", 3500, 1004, "rec_click"),
+        ev("s1", "C", 2000, 1002),                          # arrives late but happened earlier
+        ev("s1", "Z", 4000, 1005, "cart"),                  # not view-like: not in training data
+        ev("s3", "A", 9000, 3000),                           # length 1: dropped
+    ])
+    _add(engine, other, [ev("s9", "X", 1, 1), ev("s9", "Y", 2, 2)])
+    data = export_sessions(engine, site)
+    ids = list(data.item_ids)
+    sessions = [[ids[i] for i in data.session(s)] for s in range(data.n_sessions)]
+    assert sessions == [["A", "C", "B"], ["B", "C"]]
+    assert data.items.dtype == np.int32 and data.offsets.tolist() == [0, 3, 5]
+    assert data.start_times.tolist() == [1.0, 2.0]
+    assert sorted(ids) == ["A", "B", "C"]
+    assert data.support().tolist() == [1, 2, 2]
+
+
+def test_export_time_window_and_empty(engine):
+    site = create_site(engine, "shop", []).site_id
+    assert export_sessions(engine, site).n_sessions == 0
+    _add(engine, site, [ev("s1", "A", 1, 100), ev("s1", "B", 2, 101), ev("s2", "A", 3, 500), ev("s2", "C", 4, 501)])
+    assert export_sessions(engine, site, since_ms=400).n_sessions == 1
+    assert export_sessions(engine, site, until_ms=400).n_sessions == 1
+
+
+def test_export_of_many_random_sessions_matches_a_python_model(engine):
+    site = create_site(engine, "shop", []).site_id
+    rng = np.random.default_rng(0)
+    rows, expected = [], {}
+    for s in range(300):
+        n = int(rng.integers(1, 8))
+        items = [f"I{int(i)}" for i in rng.integers(0, 40, n)]
+        times = sorted(int(t) for t in rng.integers(0, 10_000, n))
+        start = 1_000_000 + s * 10
+        for k, (it, t) in enumerate(zip(items, times)):
+            rows.append(ev(f"sess{s:04d}", it, start + t, start + k))
+        collapsed = [it for k, it in enumerate(items) if k == 0 or it != items[k - 1]]
+        if len(collapsed) >= 2:
+            expected[f"sess{s:04d}"] = collapsed
+    rng.shuffle(rows)
+    _add(engine, site, rows)
+    data = export_sessions(engine, site)
+    got = [[data.item_ids[i] for i in data.session(s)] for s in range(data.n_sessions)]
+    assert got == [expected[k] for k in sorted(expected)]

@@ -1,0 +1,56 @@
+import pytest
+
+from backend.store.sites import (SiteDirectory, SiteError, create_site, hash_secret, list_sites,
+                                 normalise_origin, rotate_keys, set_origins)
+
+
+def test_create_site_returns_keys_and_stores_only_the_secret_hash(engine):
+    keys = create_site(engine, "shop", ["https://Shop.example:443/"])
+    assert keys.publishable_key.startswith("pk_live_") and keys.secret_key.startswith("sk_live_")
+    assert keys.allowed_origins == ("https://shop.example",)
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT secret_key_hash FROM sites").scalar()
+    assert stored == hash_secret(keys.secret_key) and keys.secret_key not in stored
+    assert [s["name"] for s in list_sites(engine)] == ["shop"]
+
+
+def test_duplicate_name_and_bad_names_are_refused(engine):
+    create_site(engine, "shop", [])
+    with pytest.raises(SiteError, match="exists"):
+        create_site(engine, "shop", [])
+    for bad in ["", " lead", "x" * 101, "<script>"]:
+        with pytest.raises(SiteError):
+            create_site(engine, bad, [])
+
+
+@pytest.mark.parametrize("origin", ["shop.example", "ftp://shop.example", "https://shop.example/path",
+                                    "https://user@shop.example", "javascript:alert(1)"])
+def test_bad_origins_are_refused(origin):
+    with pytest.raises(SiteError):
+        normalise_origin(origin)
+
+
+def test_directory_finds_keys_and_sees_rotation(engine):
+    keys = create_site(engine, "shop", ["https://shop.example"])
+    directory = SiteDirectory(engine, miss_reload_s=0)
+    site = directory.by_publishable_key(keys.publishable_key)
+    assert site.name == "shop" and site.allows_origin("https://shop.example")
+    assert not site.allows_origin("https://evil.example")
+    assert directory.by_secret_key(keys.secret_key).id == site.id
+    assert directory.by_publishable_key("pk_live_unknown") is None
+    new = rotate_keys(engine, "shop")
+    assert directory.by_publishable_key(keys.publishable_key) is not None  # cached until a refresh
+    directory.reload()
+    assert directory.by_publishable_key(keys.publishable_key) is None
+    assert directory.by_publishable_key(new.publishable_key).id == site.id
+    assert directory.by_secret_key(keys.secret_key) is None
+
+
+def test_set_origins_and_wildcard(engine):
+    create_site(engine, "shop", [])
+    assert set_origins(engine, "shop", ["*"]) == ("*",)
+    directory = SiteDirectory(engine)
+    directory.reload()
+    assert directory.any_site_allows("https://anything.example")
+    with pytest.raises(SiteError):
+        set_origins(engine, "nope", ["https://x.example"])
