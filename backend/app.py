@@ -17,7 +17,8 @@ from backend.metrics import Metrics, MetricsMiddleware
 from backend.ratelimit import RateLimiter
 from backend.settings import Settings
 from backend.store.db import check_current, engine_from_settings
-from backend.store.event_writer import EventWriter
+from backend.store.group_commit import GroupCommitWriter
+from backend.store.models import Event
 from backend.store.retention import purge_events
 from backend.store.sites import SiteDirectory
 from backend.web import catalog, events, ops
@@ -32,7 +33,7 @@ class Services:
     engine: Engine
     metrics: Metrics
     sites: SiteDirectory
-    writer: EventWriter
+    writer: GroupCommitWriter
     key_limiter: RateLimiter
     session_limiter: RateLimiter
     # called after events are stored: (site, session, clean events); serving advances session state here
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         check_current(engine)
         sites = SiteDirectory(engine)
         sites.reload()
-        writer = EventWriter(engine, interval_s=settings.commit_interval_ms / 1000,
+        writer = GroupCommitWriter(engine, Event.__table__, interval_s=settings.commit_interval_ms / 1000,
                              max_batch=settings.commit_max_events, max_pending=settings.max_pending_events,
                              on_commit=metrics.on_commit)
         svc = Services(settings=settings, engine=engine, metrics=metrics, sites=sites, writer=writer,

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.clock import now_ms
-from backend.store.event_writer import StoreBusy, StoreUnavailable
+from backend.store.group_commit import StoreBusy, StoreUnavailable
 from backend.web.event_schema import MAX_BODY_BYTES, BatchError, check_envelope, check_events
 from backend.web.http import BodyTooLarge, cors_headers, problem, read_body, services
 

@@ -1,6 +1,9 @@
-"""Group commit of events: many concurrent requests share one transaction.
+"""Group commit: many concurrent requests share one transaction.
 
-A request hands its rows to ``EventWriter.submit`` and waits; a single flusher task takes everything pending,
+Used for events (``POST /v1/events`` waits for the commit before replying 202) and for the served
+recommendation lists (recorded for attribution without making the visitor wait).
+
+A request hands its rows to ``GroupCommitWriter.submit`` and waits; a single flusher task takes everything pending,
 inserts it in one transaction on a worker thread, and then wakes every request in that batch. The reply (202)
 is therefore sent only after the rows are committed, yet the database sees one commit every few milliseconds
 instead of one per request. While a commit runs, new requests pile up and form the next batch by themselves.
@@ -15,10 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from sqlalchemy import Engine, insert
+from sqlalchemy import Engine, Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from backend.store.models import Event
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,11 @@ class _Pending:
     done: asyncio.Future = field(repr=False)
 
 
-class EventWriter:
-    """Owns the flusher task; ``start`` and ``stop`` are called by the app's lifespan."""
+class GroupCommitWriter:
+    """Inserts rows into ``table`` in shared transactions. Owns the flusher task; ``start`` and ``stop`` are
+    called by the app's lifespan."""
 
-    def __init__(self, engine: Engine, *, interval_s: float = 0.002, max_batch: int = 5000,
+    def __init__(self, engine: Engine, table: Table, *, interval_s: float = 0.002, max_batch: int = 5000,
                  max_pending: int = 50_000, on_commit: Callable[[int, float], None] | None = None):
         self._engine = engine
         self._interval_s, self._max_batch, self._max_pending = interval_s, max_batch, max_pending
@@ -50,8 +53,8 @@ class EventWriter:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._closing = False
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="event-writer")
-        self._table = Event.__table__
+        self._table = table
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"commit-{table.name}")
 
     @property
     def pending(self) -> int:
@@ -59,7 +62,7 @@ class EventWriter:
 
     async def start(self) -> None:
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="event-writer")
+        self._task = asyncio.create_task(self._run(), name=f"commit-{self._table.name}")
 
     async def stop(self) -> None:
         """Commit everything already accepted, then stop. New submissions are refused from now on."""
@@ -71,17 +74,31 @@ class EventWriter:
 
     async def submit(self, rows: list[dict[str, Any]]) -> None:
         """Return once ``rows`` are committed; raise StoreBusy or StoreUnavailable otherwise."""
+        fut = self._enqueue(rows)
+        await asyncio.shield(fut)  # a client that hangs up does not cancel the commit of its rows
+
+    def put_nowait(self, rows: list[dict[str, Any]]) -> bool:
+        """Queue ``rows`` for the next commit without waiting for it; False (and nothing queued) when the
+        writer is closed or full. Failures are logged by the flusher."""
+        try:
+            fut = self._enqueue(rows)
+        except (StoreBusy, StoreUnavailable):
+            return False
+        fut.add_done_callback(lambda f: f.exception())   # mark retrieved: the flusher logged it
+        return True
+
+    def _enqueue(self, rows: list[dict[str, Any]]) -> asyncio.Future:
         if self._closing or self._task is None:
             raise StoreUnavailable("shutting down")
         if self._task.done():
-            raise StoreUnavailable("event writer stopped")
+            raise StoreUnavailable(f"{self._table.name} writer stopped")
         if self._queued_rows + len(rows) > self._max_pending:
-            raise StoreBusy(f"{self._queued_rows} events are waiting for the database")
+            raise StoreBusy(f"{self._queued_rows} rows are waiting for the database")
         fut = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(rows, fut))
         self._queued_rows += len(rows)
         self._wake.set()
-        await asyncio.shield(fut)  # a client that hangs up does not cancel the commit of its rows
+        return fut
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -97,12 +114,12 @@ class EventWriter:
                 try:
                     await loop.run_in_executor(self._pool, self._insert, rows)
                 except SQLAlchemyError as exc:
-                    log.error("event batch not stored: %s", exc.__class__.__name__,
-                              extra={"rows": len(rows), "error": str(exc)[:300]})
+                    log.error("batch not stored: %s", exc.__class__.__name__,
+                              extra={"table": self._table.name, "rows": len(rows), "error": str(exc)[:300]})
                     for p in batch:
                         if not p.done.done():
                             p.done.set_exception(StoreUnavailable(str(exc)[:200]))
-                            p.done.exception()  # retrieved: no "never retrieved" warning if the client left
+                            p.done.exception()  # retrieved: no "never retrieved" noise if the client left
                     continue
                 self._on_commit(len(rows), time.perf_counter() - t0)
                 for p in batch:

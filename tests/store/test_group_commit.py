@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from backend.store.event_writer import EventWriter, StoreBusy, StoreUnavailable
+from backend.store.group_commit import GroupCommitWriter, StoreBusy, StoreUnavailable
 from backend.store.models import Event
 from backend.store.sites import create_site
 
@@ -22,7 +22,7 @@ def _count(engine):
 def test_concurrent_submissions_share_commits_and_are_stored_before_returning(engine):
     site = create_site(engine, "shop", []).site_id
     commits = []
-    writer = EventWriter(engine, interval_s=0.005, on_commit=lambda n, s: commits.append(n))
+    writer = GroupCommitWriter(engine, Event.__table__, interval_s=0.005, on_commit=lambda n, s: commits.append(n))
 
     async def main():
         await writer.start()
@@ -40,7 +40,7 @@ def test_concurrent_submissions_share_commits_and_are_stored_before_returning(en
 
 def test_stop_drains_accepted_events_and_refuses_new_ones(engine):
     site = create_site(engine, "shop", []).site_id
-    writer = EventWriter(engine, interval_s=0.05)
+    writer = GroupCommitWriter(engine, Event.__table__, interval_s=0.05)
 
     async def main():
         await writer.start()
@@ -57,7 +57,7 @@ def test_stop_drains_accepted_events_and_refuses_new_ones(engine):
 
 def test_backpressure_and_database_errors(engine, monkeypatch):
     site = create_site(engine, "shop", []).site_id
-    writer = EventWriter(engine, interval_s=0.05, max_pending=100)
+    writer = GroupCommitWriter(engine, Event.__table__, interval_s=0.05, max_pending=100)
 
     async def main():
         await writer.start()
@@ -76,3 +76,18 @@ def test_backpressure_and_database_errors(engine, monkeypatch):
 
     asyncio.run(main())
     assert _count(engine) == 100
+
+
+def test_put_nowait_commits_without_waiting(engine):
+    site = create_site(engine, "shop", []).site_id
+    writer = GroupCommitWriter(engine, Event.__table__, interval_s=0.01, max_pending=5)
+
+    async def main():
+        await writer.start()
+        assert writer.put_nowait([_row(site, i) for i in range(5)])
+        assert not writer.put_nowait([_row(site, 9)])     # full: refused, nothing queued
+        await writer.stop()
+        assert not writer.put_nowait([_row(site, 10)])    # closed
+
+    asyncio.run(main())
+    assert _count(engine) == 5
