@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.clock import now_ms
-from backend.store.models import ID_MAX, Item
+from backend.store.models import ID_MAX, Item, Site
 from backend.errors import UpnextError
 
 FIELDS = ("id", "title", "url", "image", "price", "currency", "category", "available", "attributes")
@@ -121,18 +121,31 @@ def upsert_items(conn: Connection, site_id: int, rows: Iterable[dict[str, Any]])
     ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Item)
     update = {c: getattr(ins.excluded, c) for c in FIELDS if c != "id"} | {"updated_ms": ins.excluded.updated_ms}
     conn.execute(ins.on_conflict_do_update(index_elements=["site_id", "id"], set_=update), values)
+    bump_catalog_version(conn, site_id)
     return len(values)
+
+
+def bump_catalog_version(conn: Connection, site_id: int) -> None:
+    """Tell every server process (they poll the version) that this site's catalogue changed."""
+    conn.execute(Site.__table__.update().where(Site.id == site_id)
+                 .values(catalog_version=Site.catalog_version + 1))
 
 
 def delete_item(engine: Engine, site_id: int, item_id: str) -> bool:
     with engine.begin() as conn:
-        return conn.execute(delete(Item).where(Item.site_id == site_id, Item.id == item_id)).rowcount > 0
+        found = conn.execute(delete(Item).where(Item.site_id == site_id, Item.id == item_id)).rowcount > 0
+        if found:
+            bump_catalog_version(conn, site_id)
+        return found
 
 
 def set_available(engine: Engine, site_id: int, item_id: str, available: bool) -> bool:
     with engine.begin() as conn:
-        return conn.execute(Item.__table__.update().where(Item.site_id == site_id, Item.id == item_id)
-                            .values(available=available, updated_ms=now_ms())).rowcount > 0
+        found = conn.execute(Item.__table__.update().where(Item.site_id == site_id, Item.id == item_id)
+                             .values(available=available, updated_ms=now_ms())).rowcount > 0
+        if found:
+            bump_catalog_version(conn, site_id)
+        return found
 
 
 def count_items(engine: Engine, site_id: int) -> int:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String,
-                        Text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints: SQLite can only alter a constraint it can name (Alembic batch mode).
@@ -39,6 +39,10 @@ class Site(Base):
     publishable_key: Mapped[str] = mapped_column(String(64), unique=True)
     secret_key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the secret key
     created_ms: Mapped[int] = mapped_column(BigInteger)
+    # bumped by every catalogue write: other server processes see it and reload their item cache
+    catalog_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    live_model_id: Mapped[int | None] = mapped_column(
+        ForeignKey("models.id", ondelete="SET NULL", use_alter=True, name="fk_sites_live_model_id_models"))
 
 
 class Item(Base):
@@ -84,3 +88,54 @@ class Event(Base):
         # retention purge and time-range queries
         Index("ix_events_received", "received_ms"),
     )
+
+
+class Placement(Base):
+    """Where a site shows recommendations, and how they are chosen (algorithm, count, filters, fallbacks)."""
+    __tablename__ = "placements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    page_kind: Mapped[str] = mapped_column(String(16), default="product")
+    algorithm: Mapped[str] = mapped_column(String(24), default="gru4rec_next")
+    n: Mapped[int] = mapped_column(Integer, default=8)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    exclude_seen: Mapped[bool] = mapped_column(Boolean, default=True)
+    only_available: Mapped[bool] = mapped_column(Boolean, default=True)
+    same_category: Mapped[bool] = mapped_column(Boolean, default=False)
+    fallback: Mapped[list[str]] = mapped_column(JSON, default=list)   # strategies tried in order
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("site_id", "name"),)
+
+
+class Model(Base):
+    """A trained artifact on disk and what is known about it; ``sites.live_model_id`` names the live one."""
+    __tablename__ = "models"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    promoted_ms: Mapped[int | None] = mapped_column(BigInteger)   # last time it became live
+
+    __table_args__ = (Index("ix_models_site_created", "site_id", "created_ms"),)
+
+
+class ServedList(Base):
+    """One answer of GET /v1/recommendations, for attribution of impressions, clicks and purchases."""
+    __tablename__ = "served_lists"
+    rec: Mapped[str] = mapped_column(String(REC_MAX), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    session: Mapped[str | None] = mapped_column(String(SESSION_MAX))
+    placement: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(24))
+    arm: Mapped[str | None] = mapped_column(String(32))
+    fallback: Mapped[str | None] = mapped_column(String(64))
+    items: Mapped[list[str]] = mapped_column(JSON)
+    served_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_served_lists_site_served", "site_id", "served_ms"),
+                      Index("ix_served_lists_site_session", "site_id", "session"))

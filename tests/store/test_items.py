@@ -50,3 +50,22 @@ def test_upsert_inserts_then_updates_and_delete(engine):
     assert set_available(engine, site.site_id, sql, False)
     assert count_items(engine, site.site_id) == 1
     assert delete_item(engine, site.site_id, sql) and not delete_item(engine, site.site_id, sql)
+
+
+def test_every_catalogue_write_bumps_the_site_version(engine):
+    from backend.store.models import Site
+
+    site = create_site(engine, "shop", [])
+
+    def version():
+        with engine.connect() as conn:
+            return conn.execute(select(Site.catalog_version)).scalar()
+
+    with engine.begin() as conn:
+        upsert_items(conn, site.site_id, [clean_item({"id": "A"})])
+    assert version() == 1
+    set_available(engine, site.site_id, "A", False)
+    assert version() == 2
+    delete_item(engine, site.site_id, "A")
+    delete_item(engine, site.site_id, "A")     # nothing deleted: no bump
+    assert version() == 3

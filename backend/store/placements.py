@@ -1,0 +1,118 @@
+"""Placements: where a site shows recommendations and how they are chosen. Validated here, cached for serving."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from backend.clock import now_ms
+from backend.errors import UpnextError
+from backend.store.models import Placement
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+PAGE_KINDS = ("home", "product", "category", "cart", "video", "search", "other")
+ALGORITHMS = ("gru4rec_next", "gru4rec_sequence", "item_to_item", "popular")
+FALLBACKS = ("item_to_item", "popular")
+MAX_N = 50
+
+
+class PlacementError(UpnextError, ValueError):
+    """A placement setting is not valid; the message names it."""
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    name: str
+    page_kind: str = "product"
+    algorithm: str = "gru4rec_next"
+    n: int = 8
+    title: str = ""
+    exclude_seen: bool = True
+    only_available: bool = True
+    same_category: bool = False
+    fallback: tuple[str, ...] = field(default=FALLBACKS)
+    configured: bool = True            # False: a name nobody configured, served with the defaults
+
+    def validated(self) -> "PlacementConfig":
+        if not NAME_RE.match(self.name or ""):
+            raise PlacementError("name: 1-64 lowercase letters, digits, '-' or '_' (as in data-upnext=\"...\")")
+        if self.page_kind not in PAGE_KINDS:
+            raise PlacementError(f"page kind must be one of {', '.join(PAGE_KINDS)}")
+        if self.algorithm not in ALGORITHMS:
+            raise PlacementError(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+        if not isinstance(self.n, int) or not 1 <= self.n <= MAX_N:
+            raise PlacementError(f"item count must be between 1 and {MAX_N}")
+        if len(self.title) > 200:
+            raise PlacementError("title: at most 200 characters")
+        fallback = tuple(self.fallback)
+        if any(f not in FALLBACKS for f in fallback) or len(set(fallback)) != len(fallback):
+            raise PlacementError(f"fallback: an ordered choice among {', '.join(FALLBACKS)}")
+        return replace(self, fallback=fallback)
+
+    def as_json(self) -> dict:
+        d = asdict(self)
+        d["fallback"] = list(self.fallback)
+        return d
+
+
+def default_placement(name: str) -> PlacementConfig:
+    """How a placement nobody configured is served: GRU4Rec next with the default fallbacks."""
+    return PlacementConfig(name=name, configured=False)
+
+
+def save_placement(engine: Engine, site_id: int, cfg: PlacementConfig) -> PlacementConfig:
+    cfg = cfg.validated()
+    values = {k: v for k, v in cfg.as_json().items() if k not in ("configured",)}
+    values.update(site_id=site_id, updated_ms=now_ms())
+    with engine.begin() as conn:
+        ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(Placement)
+        conn.execute(ins.values(values).on_conflict_do_update(
+            index_elements=["site_id", "name"], set_={k: v for k, v in values.items() if k not in ("site_id", "name")}))
+    return cfg
+
+
+def delete_placement(engine: Engine, site_id: int, name: str) -> bool:
+    with engine.begin() as conn:
+        return conn.execute(delete(Placement).where(Placement.site_id == site_id,
+                                                    Placement.name == name)).rowcount > 0
+
+
+def list_placements(engine: Engine, site_id: int) -> list[PlacementConfig]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(Placement).where(Placement.site_id == site_id).order_by(Placement.name)).all()
+    return [_config(r) for r in rows]
+
+
+def _config(row) -> PlacementConfig:
+    return PlacementConfig(name=row.name, page_kind=row.page_kind, algorithm=row.algorithm, n=row.n,
+                           title=row.title, exclude_seen=row.exclude_seen, only_available=row.only_available,
+                           same_category=row.same_category, fallback=tuple(row.fallback or ()))
+
+
+class PlacementDirectory:
+    """Placement settings per site, from memory; reloaded every ``refresh_s`` (changes made in another process
+    show within that time) and at once after ``invalidate``."""
+
+    def __init__(self, engine: Engine, *, refresh_s: float = 2.0):
+        self._engine, self._refresh_s = engine, refresh_s
+        self._cache: dict[int, tuple[float, dict[str, PlacementConfig]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, site_id: int, name: str) -> PlacementConfig:
+        loaded = self._cache.get(site_id)
+        if loaded is None or time.monotonic() - loaded[0] > self._refresh_s:
+            configs = {c.name: c for c in list_placements(self._engine, site_id)}
+            with self._lock:
+                self._cache[site_id] = loaded = (time.monotonic(), configs)
+        return loaded[1].get(name) or default_placement(name)
+
+    def invalidate(self, site_id: int | None = None) -> None:
+        with self._lock:
+            if site_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(site_id, None)
