@@ -169,7 +169,7 @@
   // to the browser, which sends beacons even after the page is gone. Not while the server is failing:
   // then they stay queued and the next page (or this one, when it comes back) retries them.
   function handOff() {
-    if (retryState().n || !navigator.sendBeacon) return;
+    if (GPC || retryState().n || !navigator.sendBeacon) return;
     var q = load(S_QUEUE, []), busy = ids(sending || []);
     var rest = q.filter(function (x) { return !busy[x.i]; }), sent = {};
     while (rest.length) {
@@ -180,7 +180,7 @@
     }
     // the batch in flight is carried by its keepalive request; it is put back only if that one fails
     (sending || []).forEach(function (x) { sent[x.i] = 1; });
-    save(S_QUEUE, q.filter(function (x) { return !sent[x.i]; }));
+    if (q.length) save(S_QUEUE, q.filter(function (x) { return !sent[x.i]; }));
   }
 
   // ---- the page's item and the public commands ----
