@@ -106,7 +106,7 @@ def test_image_that_fails_leaves_a_text_only_card(site, page):
     assert len({round(b["height"]) for b in boxes}) == 1   # text-only cards keep the card's size
 
 
-def test_height_is_reserved_while_the_answer_is_on_its_way(site, page):
+def test_height_is_reserved_while_the_answer_is_on_its_way(site, page, screenshot):
     site.hold_recs = True
     page.goto(site.page("/", body=SIMILAR + '<p id="below">Below the carousel</p>', item="SKU-1"))
     site.wait_for(page, lambda: site.held, what="the recommendations request")
@@ -114,6 +114,7 @@ def test_height_is_reserved_while_the_answer_is_on_its_way(site, page):
     waiting = host.bounding_box()["height"], page.locator("#below").bounding_box()["y"]
     assert waiting[0] > 150
     assert page.locator('[data-upnext="similar"] [aria-busy="true"]').count() == 1
+    screenshot(page, "widget-carousel-loading")
     site.release_held()
     expect(cards(page, "similar")).to_have_count(8)
     assert (host.bounding_box()["height"], page.locator("#below").bounding_box()["y"]) == waiting
@@ -171,3 +172,59 @@ def test_single_page_route_change_rereads_the_item_and_rerenders(site, page):
     assert "exclude" not in site.rec_queries[1]     # the items shown belong to the page that is gone
     site.wait_for(page, lambda: len(site.events("view")) == 2, what="the second view")
     assert [ev["item"] for ev in site.events("view")] == ["SKU-1", "SKU-2"]
+
+
+def test_theming_through_custom_properties_and_small_screens(site, page, screenshot):
+    theme = ("<style>body{font-family:system-ui,sans-serif;margin:1rem}"
+             "[data-upnext]{--upnext-accent:rgb(200, 0, 80);--upnext-card-width:120px;--upnext-radius:0px;"
+             "--upnext-card-bg:rgb(250, 245, 235);--upnext-card-padding:6px}</style>")
+    page.goto(site.page("/p/SKU-1", body=SIMILAR, item="SKU-1", head=theme))
+    links = cards(page, "similar")
+    expect(links).to_have_count(8)
+    assert links.nth(0).bounding_box()["width"] == 120
+    links.nth(0).focus()
+    style = links.nth(0).evaluate("a => { const s = getComputedStyle(a);"
+                                  " return [s.outlineColor, s.backgroundColor, s.borderRadius]; }")
+    assert style == ["rgb(200, 0, 80)", "rgb(250, 245, 235)", "0px"]
+
+    small = site.page("/p/SKU-2", body=SIMILAR, item="SKU-2",
+                      head="<style>body{font-family:system-ui,sans-serif;margin:1rem}</style>")
+    page.set_viewport_size({"width": 375, "height": 700})
+    page.goto(small)
+    expect(links).to_have_count(8)
+    assert links.nth(0).bounding_box()["width"] == 144          # 9rem: about two and a half cards
+    screenshot(page, "widget-carousel-mobile")
+
+
+def test_script_loaded_twice_renders_once_and_data_api_points_elsewhere(site, page, context):
+    seen = []
+
+    def other_host(route):
+        seen.append(route.request.url)
+        site.fulfill_recs(route)
+
+    context.route("https://api.test/upnext/v1/**", other_host)
+    api = 'data-api="https://api.test/upnext/"'
+    twice = f'<script async src="https://reco.test/w.js" data-key="pk_other" {api}></script>'
+    page.goto(site.page("/", body='<div data-upnext="home" data-n="3"></div>', head=twice, script_attrs=api))
+    page.wait_for_function("window.upnext && upnext.loaded")
+    expect(cards(page, "home")).to_have_count(3)
+    page.wait_for_timeout(300)
+    assert len(seen) == 1 and site.rec_queries == []           # one copy ran, and asked the data-api host
+    assert seen[0].startswith("https://api.test/upnext/v1/recommendations?")
+    assert ("key=pk_other" in seen[0]) != ("key=pk_test_widget" in seen[0])
+
+
+def test_placements_it_cannot_own_are_left_alone(site, page):
+    warnings = []
+    page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
+    body = ('<p data-upnext="in-a-paragraph-is-fine" data-n="2"></p><img data-upnext="void" alt="">'
+            '<div id="custom" data-upnext="taken"></div><div data-upnext="ok" data-n="2"></div>')
+    page.goto(site.page("/", body=body, head="<script>document.addEventListener('DOMContentLoaded', () => "
+                        "{ document.getElementById('custom').attachShadow({mode: 'open'}).innerHTML = "
+                        "'<i>site widget</i>'; });</script>"))
+    expect(cards(page, "ok")).to_have_count(2)
+    expect(cards(page, "in-a-paragraph-is-fine")).to_have_count(2)
+    assert page.locator("#custom i").text_content() == "site widget"      # its own shadow root untouched
+    assert sorted(q["placement"] for q in site.rec_queries) == ["in-a-paragraph-is-fine", "ok"]
+    assert sum("cannot render into" in w for w in warnings) == 2

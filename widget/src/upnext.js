@@ -37,7 +37,9 @@
     var n = parseInt(value, 10);
     return n > 0 ? Math.min(n, 50) : fallback;
   }
-  function validId(id) { return typeof id === 'string' && id.length > 0 && id.length <= 256; }
+  function validId(id) {    // what the server accepts: 1-256 characters, no control characters
+    return typeof id === 'string' && id.length > 0 && id.length <= 256 && !/[\u0000-\u001f\u007f-\u009f]/.test(id);
+  }
   function safeUrl(url) {   // only http(s) (relative ones resolve against the page); never javascript: or data:
     if (typeof url !== 'string' || !url) return null;
     try { var u = new URL(url, d.baseURI); } catch (e) { return null; }
@@ -222,7 +224,9 @@
   }
 
   // ---- placements: found, asked for, rendered ----
-  var gen = 0, chain = Promise.resolve(), shown = {}, placed = new WeakMap(), CSS = '__CSS__', sheet = null;
+  var gen = 0;                 // page generation: upnext('page') starts a new one
+  var chain = Promise.resolve();   // requests go one after another, so each excludes what is already shown
+  var shown = {}, placed = new WeakMap(), ours = new WeakSet(), CSS = '__CSS__', sheet = null;
   var impressions = w.IntersectionObserver && new IntersectionObserver(function (entries) {
     entries.forEach(function (en) {
       var seen = en.target.upnextSeen;
@@ -252,9 +256,11 @@
     try {
       if (!root) {
         root = host.attachShadow({ mode: 'open' });
+        ours.add(root);
         adopt(root);
       }
-    } catch (e) { return warn('cannot render into <' + host.localName + '>: use a <div>'); }
+    } catch (e) { root = null; }
+    if (!root || !ours.has(root)) return warn('cannot render into <' + host.localName + '>: use a plain <div>');
     if (!root.firstChild) draw(root, host, null);      // the skeleton: reserves the final height
     var g = gen;
     chain = chain.then(function () { return g === gen && host.isConnected ? ask(host, root, g) : 0; })
