@@ -1,4 +1,5 @@
-"""Build the widget: widget/src/upnext.js with carousel.css inlined, minified (rjsmin, pinned in pyproject),
+"""Build the widget: the parts in widget/src joined in one function scope, carousel.css inlined, minified
+(rjsmin, pinned in pyproject),
 written to static/w.js with static/w.json beside it ({"hash", "bytes", "gzip_bytes", "sri", "name"}).
 
     python widget/build.py [--out DIR]
@@ -21,6 +22,8 @@ from pathlib import Path
 import rjsmin
 
 SRC = Path(__file__).resolve().parent / "src"
+PARTS = ("core.js", "events.js", "carousel.js", "start.js")      # in this order: later parts use earlier ones
+HEADER = "/*! Upnext widget: recommendation carousels and visit events (api.md). Apache-2.0 */\n"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "static"
 BUDGET_GZIP_BYTES = 8 * 1024
 CSS_PLACEHOLDER = "'__CSS__'"
@@ -52,18 +55,20 @@ def minify_css(css: str) -> str:
     return css.replace(";}", "}").strip()
 
 
-def bundle(js: str, css: str) -> str:
-    """The widget source with its stylesheet inlined as a string literal."""
+def bundle(parts: list[str], css: str) -> str:
+    """The parts joined inside one strict-mode function scope, with the stylesheet inlined as a string."""
+    js = "".join(parts)
     if js.count(CSS_PLACEHOLDER) != 1:
         raise ValueError(f"widget source must contain {CSS_PLACEHOLDER} exactly once")
-    return js.replace(CSS_PLACEHOLDER, json.dumps(minify_css(css)))
+    js = js.replace(CSS_PLACEHOLDER, json.dumps(minify_css(css)))
+    return HEADER + "(function (w, d) {\n'use strict';\n" + js + "})(window, document);\n"
 
 
 def build(src: Path = SRC, budget: int = BUDGET_GZIP_BYTES) -> Built:
     """Bundle and minify the sources in ``src``; OverBudget when the gzipped result exceeds ``budget`` bytes."""
-    js = (src / "upnext.js").read_text(encoding="utf-8")
+    parts = [(src / name).read_text(encoding="utf-8") for name in PARTS]
     css = (src / "carousel.css").read_text(encoding="utf-8")
-    script = rjsmin.jsmin(bundle(js, css), keep_bang_comments=True).encode("utf-8")
+    script = rjsmin.jsmin(bundle(parts, css), keep_bang_comments=True).encode("utf-8")
     gz = len(gzip.compress(script, compresslevel=9, mtime=0))
     if gz > budget:
         raise OverBudget(f"widget is {gz} bytes gzipped, over the budget of {budget} bytes")

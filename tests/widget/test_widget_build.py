@@ -35,13 +35,14 @@ def test_widget_fits_the_size_budget(build_module):
 
 def test_bundle_inlines_the_stylesheet_and_is_minified(build_module):
     src = REPO / "widget" / "src"
-    source = (src / "upnext.js").read_text()
+    source = "".join((src / name).read_text() for name in build_module.PARTS)
     script = build_module.build().script.decode()
     assert "__CSS__" not in script
     assert ":host{" in script and "adoptedStyleSheets" in script
     assert len(script) < 0.9 * (len(source) + len((src / "carousel.css").read_text()))
     assert "// " not in script and "\n  " not in script               # comments and indentation gone
     assert script.startswith("/*! Upnext widget")                     # the licence line stays
+    assert script.endswith("})(window,document);")                    # one scope, nothing global but upnext
 
 
 def test_widget_never_touches_cookies_or_local_storage(build_module):
@@ -78,7 +79,7 @@ def test_command_line_writes_the_files_and_fails_when_over_budget(build_module, 
 
     src = tmp_path / "src"
     shutil.copytree(REPO / "widget" / "src", src)
-    (src / "upnext.js").write_text((src / "upnext.js").read_text() + "\n// pad\n" + "".join(
+    (src / "start.js").write_text((src / "start.js").read_text() + "\n// pad\n" + "".join(
         f"var v{k}={k * 7919 % 100003};" for k in range(4000)))
     with pytest.raises(build_module.OverBudget):
         build_module.build(src)
@@ -86,7 +87,7 @@ def test_command_line_writes_the_files_and_fails_when_over_budget(build_module, 
 
 def test_source_without_the_stylesheet_placeholder_is_refused(build_module, tmp_path):
     shutil.copytree(REPO / "widget" / "src", tmp_path / "src")
-    js = tmp_path / "src" / "upnext.js"
+    js = tmp_path / "src" / "carousel.js"
     js.write_text(js.read_text().replace("'__CSS__'", "''"))
     with pytest.raises(ValueError, match="__CSS__"):
         build_module.build(tmp_path / "src")
