@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test bench clean
+.PHONY: install system-deps widget demo test bench clean
 
-install: system-deps $(STAMP)
+install: system-deps $(STAMP) widget
 
 # Re-runs only when pyproject.toml changes. torch is pinned to the CPU build that lies on this machine's disk:
 # an unpinned torch would pull a multi-GB CUDA build (the package itself accepts a range).
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import backend, torch, numba, starlette, sqlalchemy, playwright"
 	@touch $@
+
+# The embeddable widget: widget/src -> static/w.js (+ w.json), minified; fails when over its size budget.
+widget: static/w.js
+static/w.js: $(STAMP) widget/build.py $(wildcard widget/src/*)
+	$(PY) widget/build.py
 
 system-deps:
 	@.ci/system-deps
