@@ -21,7 +21,7 @@ from backend.store.group_commit import GroupCommitWriter
 from backend.store.models import Event
 from backend.store.retention import purge_events
 from backend.store.sites import SiteDirectory
-from backend.web import catalog, events, ops
+from backend.web import catalog, events, ops, widget
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def routes() -> list[Route]:
         Route("/v1/items/{item_id:path}", catalog.delete_item_route, methods=["DELETE"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
+        *widget.routes(),
     ]
 
 

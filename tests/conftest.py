@@ -88,3 +88,8 @@ def engine(db_url):
 @pytest.fixture
 def settings(db_url, tmp_path) -> Settings:
     return Settings.from_env({}, database_url=db_url, data_dir=str(tmp_path / "var"), purge_interval_s="3600")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Real-browser tests last: the quick unit tests fail first, and the browser starts only once."""
+    items.sort(key=lambda item: "/e2e/" in str(item.fspath))

@@ -45,7 +45,7 @@ def cors_headers(origin: str | None, methods: str = "GET, POST, OPTIONS") -> dic
         return {"Vary": "Origin"}
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
             "Access-Control-Allow-Methods": methods, "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "600"}
+            "Access-Control-Expose-Headers": "Retry-After", "Access-Control-Max-Age": "600"}
 
 
 def services(request: Request):

@@ -7,6 +7,7 @@ from sqlalchemy.exc import OperationalError
 from backend.store.group_commit import GroupCommitWriter, StoreBusy, StoreUnavailable
 from backend.store.models import Event
 from backend.store.sites import create_site
+from tests.support.aio import run
 
 
 def _row(site_id, i):
@@ -33,7 +34,7 @@ def test_concurrent_submissions_share_commits_and_are_stored_before_returning(en
         await writer.stop()
         return counts
 
-    counts = asyncio.run(main())
+    counts = run(main())
     assert _count(engine) == 500 and min(counts) >= 10
     assert sum(commits) == 500 and len(commits) < 50      # grouped
 
@@ -51,7 +52,7 @@ def test_stop_drains_accepted_events_and_refuses_new_ones(engine):
         with pytest.raises(StoreUnavailable):
             await writer.submit([_row(site, 99)])
 
-    asyncio.run(main())
+    run(main())
     assert _count(engine) == 20
 
 
@@ -74,7 +75,7 @@ def test_backpressure_and_database_errors(engine, monkeypatch):
             await writer.submit([_row(site, 2000)])
         await writer.stop()
 
-    asyncio.run(main())
+    run(main())
     assert _count(engine) == 100
 
 
@@ -89,5 +90,5 @@ def test_put_nowait_commits_without_waiting(engine):
         await writer.stop()
         assert not writer.put_nowait([_row(site, 10)])    # closed
 
-    asyncio.run(main())
+    run(main())
     assert _count(engine) == 5

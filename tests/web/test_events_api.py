@@ -33,6 +33,7 @@ def test_a_valid_batch_is_stored_and_acknowledged_with_cors(client, site, engine
     r = post(client, batch(site, events))
     assert r.status_code == 202 and r.json() == {"accepted": 7}
     assert r.headers["access-control-allow-origin"] == ORIGIN
+    assert "Retry-After" in r.headers["access-control-expose-headers"]
     rows = stored(engine)
     assert [e.type for e in rows] == [e["type"] for e in events]
     assert rows[0].client_ms == 1732700000123 and rows[1].items == ["SKU-5", "SKU-9"]

@@ -5,17 +5,11 @@ import gzip
 import json
 import os
 
-import warnings
-
 import pytest
 from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from backend.web.widget import routes
-
-with warnings.catch_warnings():
-    # Starlette 1.x asks for httpx2 and warns when TestClient falls back to httpx (a project-wide choice)
-    warnings.filterwarnings("ignore", "Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
 
 SCRIPT = b"/*! widget */(function(){window.upnext=1})();"
 HASH = "0123456789abcdef"
