@@ -21,9 +21,12 @@ from backend.store.group_commit import GroupCommitWriter
 from backend.store.models import Event
 from backend.store.retention import purge_events
 from backend.store.sites import SiteDirectory
-from backend.web import catalog, events, ops, widget
+from backend.serving.catalog import CatalogCache
+from backend.web import catalog, demo, events, ops, widget
 
 log = logging.getLogger(__name__)
+
+CATALOG_POLL_S = 1.0
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Services:
     writer: GroupCommitWriter
     key_limiter: RateLimiter
     session_limiter: RateLimiter
+    catalog: CatalogCache
     # called after events are stored: (site, session, clean events); serving advances session state here
     event_listeners: list[Callable] = field(default_factory=list)
     # called after catalogue writes: (site_id, item ids); caches of item metadata are invalidated here
@@ -52,7 +56,18 @@ def routes() -> list[Route]:
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         *widget.routes(),
+        *demo.routes(),
     ]
+
+
+async def _refresh_catalogs(svc: Services) -> None:
+    """Notice catalogue writes made by other processes (their version bump) within about a second."""
+    while True:
+        await asyncio.sleep(CATALOG_POLL_S)
+        try:
+            await asyncio.to_thread(svc.catalog.refresh)
+        except Exception:  # the database may be briefly unavailable: keep serving the last snapshot
+            log.exception("catalogue refresh failed")
 
 
 async def _purge_periodically(svc: Services) -> None:
@@ -84,10 +99,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         svc = Services(settings=settings, engine=engine, metrics=metrics, sites=sites, writer=writer,
                        key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
                        session_limiter=RateLimiter(settings.rate_session_events,
-                                                   4 * settings.rate_session_events))
+                                                   4 * settings.rate_session_events),
+                       catalog=CatalogCache(engine))
         app.state.services = svc
         await writer.start()
         svc.background.append(asyncio.create_task(_purge_periodically(svc), name="retention"))
+        svc.background.append(asyncio.create_task(_refresh_catalogs(svc), name="catalog-refresh"))
         log.info("upnext started", extra={"database": engine.url.render_as_string(hide_password=True)})
         try:
             yield

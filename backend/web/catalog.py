@@ -75,6 +75,7 @@ async def put_items(request: Request) -> Response:
             upsert_items(conn, site.id, latest.values())
 
     await run_in_threadpool(write)
+    await run_in_threadpool(svc.catalog.refresh)   # this process's next answer already sees the change
     svc.metrics.items_written.inc(len(latest))
     for listener in svc.catalog_listeners:
         listener(site.id, list(latest))
@@ -89,6 +90,7 @@ async def delete_item_route(request: Request) -> Response:
     item_id = request.path_params["item_id"]
     if not await run_in_threadpool(delete_item, svc.engine, site.id, item_id):
         return problem(404, f"no item {item_id[:256]!r} in this site's catalogue")
+    await run_in_threadpool(svc.catalog.refresh)
     for listener in svc.catalog_listeners:
         listener(site.id, [item_id])
     return Response(status_code=204)
