@@ -238,13 +238,17 @@ def score_topk_batch(hs, W, bias, k, exclude, exclude_offsets, available):
     masked = len(available) > 0
     n = W.shape[0]
     buf = np.empty((B, BATCH_BLOCK), dtype=np.float32)
+    rows = np.empty((BATCH_BLOCK, D), dtype=np.float32)
     for j0 in range(0, n, BATCH_BLOCK):
         m = min(BATCH_BLOCK, n - j0)
-        for s in range(B):  # the block's rows stay in cache while every session scores them
+        for t in range(m):  # the block's rows, as float32, stay in cache while every session scores them
+            for d in range(D):
+                rows[t, d] = _as_f32(W[j0 + t, d])
+        for s in range(B):
             for t in range(m):
                 acc = np.float32(0.0)
                 for d in range(D):
-                    acc += _as_f32(W[j0 + t, d]) * hs[s, d]
+                    acc += rows[t, d] * hs[s, d]
                 buf[s, t] = acc + bias[j0 + t]
         for s in range(B):
             for t in range(m):
