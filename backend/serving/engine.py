@@ -211,6 +211,12 @@ class GRU4RecEngine:
 
     # ------------------------------------------------------------ argument checks (the kernels trust them)
 
+    def check_request(self, state: np.ndarray, k: int, exclude: Iterable[int] = (),
+                      available: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """The arguments of ``top_k`` as the kernels take them; raises ValueError for bad ones. Lets a caller that
+        batches requests refuse a bad one alone instead of failing its whole batch."""
+        return self._state(state), self._k(k), self._items(exclude), self._mask(available)
+
     def _state(self, state: np.ndarray) -> np.ndarray:
         state = _writable(state, np.float32)
         if state.shape != (self.state_size,):

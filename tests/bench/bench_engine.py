@@ -5,8 +5,9 @@ side in the same run: the Numba engine (float32 and float16 item matrix), plain 
 - single request: p50/p99 latency, one request at a time;
 - throughput with 32 concurrent sessions: Numba batched (32 sessions per pass over the item matrix, split over the
   cores' threads), Numba one request per thread in a pool, numpy and PyTorch batched (a (32, n) score matrix);
-- memory-bandwidth bound: item-matrix bytes / copy bandwidth measured in this run (STREAM convention: a copy of
-  N bytes moves 2N), i.e. the time just to read the matrix once.
+- memory-bandwidth bound: item-matrix bytes / copy bandwidth measured between the requests (STREAM convention: a
+  copy of N bytes moves 2N), i.e. the time just to read the matrix once.
+Timings of the implementations alternate round by round, so that load from other processes falls on all alike.
 
 Run: .venv/bin/python tests/bench/bench_engine.py [--sizes 10000,100000,1000000] [--layers 100,512]
 Prints a table; the whole run takes a few minutes on 2 cores and needs ~5 GB of memory at 1M x 512.
@@ -50,23 +51,24 @@ def build(n_items: int, H: int, item_matrix: str, arrays: dict | None = None) ->
     return engine, arrays
 
 
-def copy_bandwidth() -> float:
-    """Bytes per second moved by np.copyto of a 512 MiB buffer (reads + writes), best of 5."""
-    src = np.ones(128 << 20, np.float32)
-    dst = np.empty_like(src)
-    best = min(_timed(lambda: np.copyto(dst, src)) for _ in range(5))
-    return 2 * src.nbytes / best
-
-
 def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
 
 
-def latencies(fn, requests: list, repeat: int) -> np.ndarray:
-    fn(*requests[0])
-    return np.array([_timed(lambda r=requests[i % len(requests)]: fn(*r)) for i in range(repeat)]) * 1e3
+def interleaved(fns: dict, requests: list, rounds: int, every: dict) -> dict[str, np.ndarray]:
+    """Milliseconds per call of each function, measured in alternation (round after round) so that load from
+    other processes on a shared machine falls on all of them alike; fns[name] runs every[name]-th round."""
+    for fn in fns.values():
+        fn(*requests[0])
+    out: dict[str, list] = {name: [] for name in fns}
+    for i in range(rounds):
+        r = requests[i % len(requests)]
+        for name, fn in fns.items():
+            if i % every.get(name, 1) == 0:
+                out[name].append(_timed(lambda: fn(*r)) * 1e3)
+    return {name: np.array(v) for name, v in out.items()}
 
 
 class Torch:
@@ -127,7 +129,7 @@ class Numpy:
         return [self._topk(row, ex) for row, ex in zip(scores, excludes)]
 
 
-def run(n_items: int, H: int, bandwidth: float, threads: int) -> dict:
+def run(n_items: int, H: int, threads: int) -> dict:
     rng = np.random.default_rng(1)
     engine, arrays = build(n_items, H, "float32")
     engine16, _ = build(n_items, H, "float16", arrays)
@@ -140,12 +142,21 @@ def run(n_items: int, H: int, bandwidth: float, threads: int) -> dict:
         return lambda h, item, ex: eng.top_k(eng.advance(h, item), K, ex)
 
     tor, npy = Torch(arrays), Numpy(engine, arrays)
+    # memory bandwidth, measured between the requests: a copy of N bytes reads N and writes N
+    src = np.ones(max(16 << 20, min(arrays["Wy"].size, 128 << 20)), np.float32)
+    dst = np.empty_like(src)
+    copy = lambda *_: np.copyto(dst, src)  # noqa: E731
+    slow = max(1, repeat // 50)
+    lat = interleaved({"numba": numba_request(engine), "numba_f16": numba_request(engine16), "copy": copy,
+                       "numpy": npy.request, "torch": tor.request}, requests, repeat,
+                      {"numpy": slow, "torch": slow, "copy": slow})
     out = {"items": n_items, "H": H, "repeat": repeat}
-    for name, fn in (("numba", numba_request(engine)), ("numba_f16", numba_request(engine16)),
-                     ("numpy", npy.request), ("torch", tor.request)):
-        lat = latencies(fn, requests, repeat if name.startswith("numba") else max(5, repeat // 4))
-        out[name] = (float(np.percentile(lat, 50)), float(np.percentile(lat, 99)))
+    for name in ("numba", "numba_f16", "numpy", "torch"):
+        out[name] = (float(np.percentile(lat[name], 50)), float(np.percentile(lat[name], 99)))
+    bandwidth = 2 * src.nbytes / (np.median(lat["copy"]) / 1e3)
+    out["bandwidth"] = bandwidth
     out["bound_ms"] = arrays["Wy"].nbytes / bandwidth * 1e3
+    del src, dst
 
     # throughput with 32 concurrent sessions (sessions answered per second)
     hs = np.stack([r[0] for r in requests[:CONCURRENT]])
@@ -180,20 +191,19 @@ def main() -> None:
     p.add_argument("--layers", default="100,512")
     args = p.parse_args()
     threads = os.cpu_count() or 1
-    bandwidth = copy_bandwidth()
     print(f"# bench_engine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads,"
-          f" numba one thread per request; copy bandwidth {bandwidth / 1e9:.1f} GB/s (reads + writes)")
+          f" numba one thread per request; timings interleaved, medians of rounds")
     print(f"# command: .venv/bin/python tests/bench/bench_engine.py --sizes {args.sizes} --layers {args.layers}")
-    head = ("items", "H", "numba p50/p99 ms", "f16 p50/p99", "numpy p50/p99", "torch p50/p99", "bound ms",
+    head = ("items", "H", "numba p50/p99 ms", "f16 p50/p99", "numpy p50/p99", "torch p50/p99", "copy GB/s", "bound ms",
             "numba/bound", "torch/numba p50", "torch/numba p99",
             "32 sessions/s: numba batched", "f16 batched", "numba pool", "numpy", "torch", "f16 top20 overlap")
     print(" | ".join(head))
     for n in map(int, args.sizes.split(",")):
         for H in map(int, args.layers.split(",")):
-            r = run(n, H, bandwidth, threads)
+            r = run(n, H, threads)
             cells = [f"{n:,}", str(H)] + [f"{r[k][0]:.2f}/{r[k][1]:.2f}" for k in ("numba", "numba_f16", "numpy",
                                                                                    "torch")]
-            cells += [f"{r['bound_ms']:.2f}", f"{r['numba'][0] / r['bound_ms']:.2f}x",
+            cells += [f"{r['bandwidth'] / 1e9:.1f}", f"{r['bound_ms']:.2f}", f"{r['numba'][0] / r['bound_ms']:.2f}x",
                       f"{r['torch'][0] / r['numba'][0]:.1f}x", f"{r['torch'][1] / r['numba'][1]:.1f}x"]
             cells += [f"{r[k]:,.0f}" for k in ("numba_batched", "numba_f16_batched", "numba_pool",
                                                "numpy_batched", "torch_batched")]
