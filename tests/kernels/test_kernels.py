@@ -198,3 +198,11 @@ def test_float16_item_matrix_gives_the_top_k_of_the_rounded_matrix(model):
         got_i, _ = cpu.score_topk_batch(hs, bits, arrays["By"], 20, np.concatenate([exclude, exclude]),
                                         np.array([0, m, 2 * m], np.int64), available)
         np.testing.assert_array_equal(got_i[0], want_i)
+
+
+def test_implementations_are_picked_by_name():
+    from backend.kernels import implementation
+
+    assert implementation("cpu") is cpu and implementation("reference") is reference
+    with pytest.raises(ValueError, match="unknown kernel implementation 'cuda'"):
+        implementation("cuda")
