@@ -95,13 +95,15 @@ class SessionStateCache:
             self.budget_bytes = int(budget_bytes)
             per_session = self._row_bytes + _INDEX_BYTES_PER_SESSION
             capacity = max(1, (self.budget_bytes - _FIXED_BYTES) // (per_session + _CHUNK_OVERHEAD // CHUNK + 1))
+            if self._states and capacity < self._chunk_rows:
+                self._clear()  # not even one chunk of the current size fits any more
             if not self._states:  # small budgets get small chunks, so that at least one chunk fits
                 self._chunk_rows = min(CHUNK, capacity)
             self._max_chunks = max(1, capacity // self._chunk_rows)
+            if len(self._states) > self._max_chunks:
+                self._clear()  # rows are not freed one by one
             while len(self._slots) > self.capacity or (self._slots and self._bytes() > self.budget_bytes):
                 self._evict_lru()
-            if len(self._states) > self._max_chunks:
-                self._clear()
 
     def get(self, session: str) -> SessionState | None:
         """What memory holds for ``session`` (a copy), or None; counts as a use."""

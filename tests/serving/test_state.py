@@ -121,6 +121,11 @@ def test_budget_can_shrink():
     assert cache.bytes_used <= 1 * MiB
     cache.put("after", vec(1), [1], 1)
     assert "after" in cache and cache.bytes_used <= 1 * MiB
+    cache.set_budget(100_000)  # less than one chunk of the current size: starts over with smaller chunks
+    assert cache.bytes_used <= 100_000
+    for n in range(500):
+        cache.put(f"t{n}", vec(n), [n], 1)
+    assert 0 < len(cache) == cache.capacity < 500 and cache.bytes_used <= 100_000
 
 
 def test_bytes_used_is_the_memory_actually_held():
