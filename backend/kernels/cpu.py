@@ -165,16 +165,12 @@ def _push(hs, hi, size, cap, s, i):
 @njit(**JIT)
 def _finish(hs, hi, size, k, exclude_sorted, out_i, out_s):
     """Sort the heap best first, drop excluded items, write at most k into out_i/out_s; returns the count."""
-    order = np.argsort(hi[:size])  # stable base for the insertion sort below
-    ts = hs[:size][order]
-    ti = hi[:size][order]
-    for a in range(1, size):  # insertion sort by (score desc, index asc); size is k + exclusions, small
-        s, i = ts[a], ti[a]
-        p = a - 1
-        while p >= 0 and _worse(ts[p], ti[p], s, i):
-            ts[p + 1], ti[p + 1] = ts[p], ti[p]
-            p -= 1
-        ts[p + 1], ti[p + 1] = s, i
+    by_index = np.argsort(hi[:size])
+    ts = hs[:size][by_index]
+    ti = hi[:size][by_index]
+    best_first = np.argsort(-ts, kind="mergesort")  # stable: equal scores stay in index order
+    ts = ts[best_first]
+    ti = ti[best_first]
     n = 0
     for a in range(size):
         if n == k:

@@ -5,8 +5,9 @@ side in the same run: the Numba engine (float32 and float16 item matrix), plain 
 - single request: p50/p99 latency, one request at a time;
 - throughput with 32 concurrent sessions: Numba batched (32 sessions per pass over the item matrix, split over the
   cores' threads), Numba one request per thread in a pool, numpy and PyTorch batched (a (32, n) score matrix);
-- memory-bandwidth bound: item-matrix bytes / copy bandwidth measured between the requests (STREAM convention: a
-  copy of N bytes moves 2N), i.e. the time just to read the matrix once.
+- memory-bandwidth bound: item-matrix bytes / copy bandwidth measured between the requests (the fastest copy;
+  STREAM convention: a copy of N bytes moves 2N), i.e. the least time it takes just to read the matrix once.
+  At 10k items the matrix stays in the CPU caches, so the bound (from memory) does not apply there.
 Timings of the implementations alternate round by round, so that load from other processes falls on all alike.
 
 Run: .venv/bin/python tests/bench/bench_engine.py [--sizes 10000,100000,1000000] [--layers 100,512]
@@ -156,7 +157,7 @@ def run(n_items: int, H: int, threads: int) -> dict:
     out = {"items": n_items, "H": H, "repeat": repeat}
     for name in ("numba", "numba_f16", "numpy", "torch"):
         out[name] = (float(np.percentile(lat[name], 50)), float(np.percentile(lat[name], 99)))
-    bandwidth = 2 * src.nbytes / (np.median(lat["copy"]) / 1e3)
+    bandwidth = 2 * src.nbytes / (np.min(lat["copy"]) / 1e3)  # the best copy: the bound is what is attainable
     out["bandwidth"] = bandwidth
     out["bound_ms"] = arrays["Wy"].nbytes / bandwidth * 1e3
     del src, dst
