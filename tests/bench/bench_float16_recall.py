@@ -9,7 +9,7 @@ conservative ties (rank = number of items scoring at least the target's score).
 Needs a trained artifact (the trainer writes one); without one it says so and exits 0.
 Run: .venv/bin/python tests/bench/bench_float16_recall.py --artifact DIR [--test FILE] [--limit N]
   (--artifact defaults to UPNEXT_BENCH_ARTIFACT; --test to ../shared/data/diginetica-srgnn/test_sessions.txt,
-  one session per line, item ids separated by spaces, matching the artifact's item_ids)
+  one session per line with item ids separated by spaces, or a GRU4Rec TSV file; ids as in the artifact's item_ids)
 """
 from __future__ import annotations
 
@@ -30,18 +30,32 @@ SHARED_DATA = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" /
 N, BATCH = 20, 256
 
 
+def read_sessions(test_file: Path) -> list[list[str]]:
+    """Item ids of each test session, in event order. Two layouts: one session per line (ids separated by spaces),
+    or the GRU4Rec TSV layout with a header ``SessionId<TAB>ItemId<TAB>Time``."""
+    with open(test_file) as f:
+        first = f.readline()
+        if not first.startswith("SessionId"):
+            return [first.split()] + [line.split() for line in f]
+        cols = first.rstrip("\n").split("\t")
+        s_col, i_col, t_col = cols.index("SessionId"), cols.index("ItemId"), cols.index("Time")
+        events: dict[str, list[tuple[float, int, str]]] = {}
+        for n, line in enumerate(f):
+            row = line.rstrip("\n").split("\t")
+            events.setdefault(row[s_col], []).append((float(row[t_col]), n, row[i_col]))
+    return [[item for *_, item in sorted(evs)] for evs in events.values()]
+
+
 def read_cases(engine: GRU4RecEngine, test_file: Path, limit: int | None) -> tuple[list[list[int]], int]:
     """Test sessions as known item indices (unknown items dropped), and how many items were dropped."""
     sessions, dropped = [], 0
-    with open(test_file) as f:
-        for line in f:
-            ids = line.split()
-            items = engine.indices(ids).tolist()
-            dropped += len(ids) - len(items)
-            if len(items) >= 2:
-                sessions.append(items)
-            if limit and len(sessions) >= limit:
-                break
+    for ids in read_sessions(test_file):
+        items = engine.indices(ids).tolist()
+        dropped += len(ids) - len(items)
+        if len(items) >= 2:
+            sessions.append(items)
+        if limit and len(sessions) >= limit:
+            break
     return sessions, dropped
 
 
@@ -99,7 +113,7 @@ def main() -> int:
         sessions, dropped = read_cases(engine, args.test, args.limit)
         t0 = time.perf_counter()
         results[item_matrix] = r = evaluate(engine, sessions)
-        print(f"{item_matrix}: Recall@{N} {r['recall']:.4f}  MRR@{N} {r['mrr']:.4f}  over {r['cases']:,} cases "
+        print(f"{item_matrix}: Recall@{N} {r['recall']:.6f}  MRR@{N} {r['mrr']:.6f}  over {r['cases']:,} cases "
               f"({dropped} unknown test items dropped, ties conservative, {time.perf_counter() - t0:.0f} s)")
     change = (results["float16"]["recall"] - results["float32"]["recall"]) / max(1e-12, results["float32"]["recall"])
     print(f"Recall@{N} relative change with float16: {change * 100:+.3f}% (allowed: within 0.2%)")
