@@ -1,0 +1,259 @@
+"""The serving engine: one loaded GRU4Rec artifact answering with the Numba CPU kernels. Never imports torch.
+
+Units and shapes used throughout:
+- an item is an int64 index in [0, n_items); ``item_ids[i]`` is its external id (str), ``index(id)`` the reverse;
+- a session state is a (S,) float32 vector, S = sum(layers) (every layer's hidden state, layer after layer);
+  a zero vector is the state of a session that has seen nothing. The engine never modifies a state it is given;
+- ``exclude``: item indices never returned (any iterable of ints, may repeat); ``available``: None (all items) or
+  an (n_items,) bool/uint8 array, False/0 = never returned (e.g. out of stock);
+- scores are raw model scores (higher is better), float32.
+
+An engine is immutable after ``load`` and safe to share between threads: kernels release the GIL, so requests
+run in parallel in a thread pool. Call ``prewarm()`` before serving so that no visitor waits for compilation.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from backend.artifact import Artifact, ArtifactError, load_artifact
+from backend.kernels import cpu as kernels
+
+log = logging.getLogger(__name__)
+
+FORMAT = "upnext-gru4rec"
+EMBEDDINGS = ("shared", "separate", "onehot")
+ITEM_MATRIX_DTYPES = ("float32", "float16")
+FLOAT16_MAX = 65504.0
+_NO_ITEMS = np.zeros(0, dtype=np.int64)
+_ALL_AVAILABLE = np.zeros(0, dtype=np.uint8)
+
+
+def check_gru4rec(artifact: Artifact) -> None:
+    """Refuse an artifact the kernels cannot serve: raises ArtifactError saying what is wrong.
+    (``load_artifact`` already checked the format version, the files against the manifest and NaNs.)"""
+    m, where = artifact.manifest, artifact.path
+    if m.get("format") != FORMAT:
+        raise ArtifactError(f"{where}: a {m.get('format')!r} artifact, expected {FORMAT!r}")
+    layers = m.get("layers")
+    if not isinstance(layers, list) or not layers or not all(isinstance(h, int) and h > 0 for h in layers):
+        raise ArtifactError(f"{where}: 'layers' must be a non-empty list of positive integers, got {layers!r}")
+    embedding = m.get("embedding")
+    if embedding not in EMBEDDINGS:
+        raise ArtifactError(f"{where}: 'embedding' must be one of {EMBEDDINGS}, got {embedding!r}")
+    ids = m.get("item_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ArtifactError(f"{where}: 'item_ids' must be a non-empty list of strings")
+    if len(set(ids)) != len(ids):
+        raise ArtifactError(f"{where}: 'item_ids' has duplicates")
+    n, H_last = len(ids), layers[-1]
+    expected = {"Wy": (n, H_last), "By": (n,)}
+    in_0 = {"shared": H_last, "onehot": n, "separate": None}[embedding]
+    if embedding == "separate":
+        if "E" not in artifact.arrays or artifact["E"].ndim != 2:
+            raise ArtifactError(f"{where}: 'separate' embedding needs a 2-d array E")
+        in_0 = artifact["E"].shape[1]
+        expected["E"] = (n, in_0)
+    for l, H in enumerate(layers):
+        expected[f"layer{l}.Wx"] = (in_0 if l == 0 else layers[l - 1], 3 * H)
+        expected[f"layer{l}.Wrz"] = (H, 2 * H)
+        expected[f"layer{l}.Wh"] = (H, H)
+        expected[f"layer{l}.b"] = (3 * H,)
+    for name, shape in expected.items():
+        arr = artifact.arrays.get(name)
+        if arr is None:
+            raise ArtifactError(f"{where}: array {name!r} is missing")
+        if arr.shape != shape or arr.dtype != np.float32:
+            raise ArtifactError(f"{where}: array {name!r} is {arr.shape} {arr.dtype}, expected {shape} float32")
+
+
+class GRU4RecEngine:
+    """Answers for one GRU4Rec artifact: advance states, rebuild them from histories, top-k and rollouts."""
+
+    def __init__(self, artifact: Artifact, *, item_matrix: str = "float32") -> None:
+        check_gru4rec(artifact)
+        if item_matrix not in ITEM_MATRIX_DTYPES:
+            raise ValueError(f"item_matrix must be one of {ITEM_MATRIX_DTYPES}, got {item_matrix!r}")
+        m = artifact.manifest
+        self.path: Path = artifact.path
+        self.manifest = m
+        self.version = hashlib.sha256(repr(sorted(m.items())).encode()).hexdigest()[:12]
+        self.layers: tuple[int, ...] = tuple(m["layers"])
+        self.embedding: str = m["embedding"]
+        self.item_ids: list[str] = list(m["item_ids"])
+        self._index = {item_id: i for i, item_id in enumerate(self.item_ids)}
+        L = len(self.layers)
+        self.onehot = self.embedding == "onehot"
+        # Item matrices stay as loaded (read-only memory maps shared by worker processes); the small dense GRU
+        # weights are copied into private memory. Wx[0] is unused in one-hot mode (its rows are the inputs).
+        self._inputs = artifact[{"shared": "Wy", "separate": "E", "onehot": "layer0.Wx"}[self.embedding]]
+        self._Wx = tuple(np.zeros((0, 3 * self.layers[0]), np.float32) if self.onehot and l == 0
+                         else np.array(artifact[f"layer{l}.Wx"]) for l in range(L))
+        self._Wrz = tuple(np.array(artifact[f"layer{l}.Wrz"]) for l in range(L))
+        self._Wh = tuple(np.array(artifact[f"layer{l}.Wh"]) for l in range(L))
+        self._b = tuple(np.array(artifact[f"layer{l}.b"]) for l in range(L))
+        self._bias = artifact["By"]
+        Wy = artifact["Wy"]
+        self.item_matrix = item_matrix
+        if item_matrix == "float16" and np.abs(Wy).max() > FLOAT16_MAX:
+            log.warning("item matrix exceeds the float16 range; scoring in float32", extra={"model": str(self.path)})
+            self.item_matrix = "float32"
+        # (n_items, H_last) float32, or uint16 holding float16 bits: half the bytes read per request
+        self._scoring = Wy.astype(np.float16).view(np.uint16) if self.item_matrix == "float16" else Wy
+
+    @classmethod
+    def load(cls, path: str | Path, *, mmap: bool = True, item_matrix: str = "float32") -> "GRU4RecEngine":
+        """Load and check an artifact directory; raises ArtifactError (with the reason) if it cannot be served."""
+        return cls(load_artifact(path, mmap=mmap, expect_format=FORMAT), item_matrix=item_matrix)
+
+    # ------------------------------------------------------------ items and states
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def state_size(self) -> int:
+        """S: float32 values in one session state."""
+        return sum(self.layers)
+
+    def index(self, item_id: str) -> int | None:
+        """Item index of an external id, None if the model does not know it."""
+        return self._index.get(item_id)
+
+    def indices(self, item_ids: Iterable[str]) -> np.ndarray:
+        """(m,) int64 indices of the known ids, in order; unknown ids are skipped."""
+        found = [i for i in map(self._index.get, item_ids) if i is not None]
+        return np.array(found, dtype=np.int64)
+
+    def availability(self, available_ids: Iterable[str]) -> np.ndarray:
+        """(n_items,) uint8 mask: 1 for the model's items among ``available_ids``."""
+        mask = np.zeros(self.n_items, dtype=np.uint8)
+        mask[self.indices(available_ids)] = 1
+        return mask
+
+    def zero_state(self) -> np.ndarray:
+        return np.zeros(self.state_size, dtype=np.float32)
+
+    def advance(self, state: np.ndarray, item: int) -> np.ndarray:
+        """New (S,) state after the session saw ``item``; ``state`` itself is left unchanged."""
+        new = self._state(state).copy()
+        kernels.gru_step(new, self._item(item), self._inputs, self.onehot, self._Wx, self._Wrz, self._Wh, self._b)
+        return new
+
+    def advance_many(self, states: np.ndarray, items: Sequence[int]) -> np.ndarray:
+        """(B, S) new states: row b advanced by items[b]."""
+        new = np.array(states, dtype=np.float32, order="C", copy=True)
+        items = self._items(items)
+        if new.ndim != 2 or new.shape[1] != self.state_size or len(new) != len(items):
+            raise ValueError(f"states must be (B, {self.state_size}) with one item per row")
+        kernels.gru_step_batch(new, items, self._inputs, self.onehot, self._Wx, self._Wrz, self._Wh, self._b)
+        return new
+
+    def state_from_history(self, items: Sequence[int]) -> np.ndarray:
+        """(S,) state of a session that saw ``items`` (indices, oldest first) from a zero state."""
+        state = self.zero_state()
+        for item in self._items(items):
+            kernels.gru_step(state, item, self._inputs, self.onehot, self._Wx, self._Wrz, self._Wh, self._b)
+        return state
+
+    # ------------------------------------------------------------ answers
+
+    def top_k(self, state: np.ndarray, k: int, exclude: Iterable[int] = (),
+              available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Best k allowed items for one session: (items (k',) int64, scores (k',) float32), best first,
+        k' = min(k, allowed items)."""
+        h = np.ascontiguousarray(self._state(state)[self.state_size - self.layers[-1]:])
+        return kernels.score_topk(h, self._scoring, self._bias, self._k(k), self._items(exclude),
+                                  self._mask(available))
+
+    def top_k_many(self, states: np.ndarray, k: int, excludes: Sequence[Iterable[int]] | None = None,
+                   available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Best k items of B sessions in one pass over the item matrix (more throughput for large catalogues).
+
+        states: (B, S); excludes: one iterable of item indices per session (or None). Returns (items (B, k) int64,
+        scores (B, k) float32); a row with fewer allowed items is padded with item -1 and score -inf."""
+        states = np.asarray(states, dtype=np.float32)
+        if states.ndim != 2 or states.shape[1] != self.state_size:
+            raise ValueError(f"states must be (B, {self.state_size}), got {states.shape}")
+        excludes = [self._items(e) for e in excludes] if excludes is not None else [_NO_ITEMS] * len(states)
+        if len(excludes) != len(states):
+            raise ValueError("excludes must have one entry per state")
+        offsets = np.zeros(len(states) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in excludes], out=offsets[1:])
+        flat = np.concatenate(excludes) if excludes else _NO_ITEMS
+        hs = np.ascontiguousarray(states[:, self.state_size - self.layers[-1]:])
+        return kernels.score_topk_batch(hs, self._scoring, self._bias, self._k(k), flat, offsets,
+                                        self._mask(available))
+
+    def rollout(self, state: np.ndarray, n: int, exclude: Iterable[int] = (),
+                available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """An "up next" sequence of up to n distinct items: each pick is fed back as if the visitor saw it.
+        Returns (items (n',) int64, scores (n',) float32) in play order."""
+        return kernels.rollout(self._state(state), self._k(n), self._inputs, self.onehot, self._Wx, self._Wrz,
+                               self._Wh, self._b, self._scoring, self._bias, self._items(exclude),
+                               self._mask(available))
+
+    def prewarm(self) -> None:
+        """Compile (or load from the on-disk cache) every kernel specialisation this engine calls, with arrays
+        of the same kinds as in serving (read-only memory maps compile separately from writable arrays)."""
+        state = self.state_from_history([0])
+        two = self.advance_many(np.stack([state, state]), [0, self.n_items - 1])
+        mask = np.ones(self.n_items, dtype=np.uint8)
+        for exclude, available in (((), None), ((0,), mask)):
+            self.top_k(state, 1, exclude, available)
+            self.top_k_many(two, 1, [exclude, exclude], available)
+            self.rollout(state, 2, exclude, available)
+
+    # ------------------------------------------------------------ argument checks (the kernels trust them)
+
+    def check_request(self, state: np.ndarray, k: int, exclude: Iterable[int] = (),
+                      available: np.ndarray | None = None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """The arguments of ``top_k`` as the kernels take them; raises ValueError for bad ones. Lets a caller that
+        batches requests refuse a bad one alone instead of failing its whole batch."""
+        return self._state(state), self._k(k), self._items(exclude), self._mask(available)
+
+    def _state(self, state: np.ndarray) -> np.ndarray:
+        state = _writable(state, np.float32)
+        if state.shape != (self.state_size,):
+            raise ValueError(f"a state is ({self.state_size},) float32, got shape {state.shape}")
+        return state
+
+    def _item(self, item: int) -> int:
+        item = int(item)
+        if not 0 <= item < self.n_items:
+            raise ValueError(f"item index {item} out of range [0, {self.n_items})")
+        return item
+
+    def _items(self, items: Iterable[int]) -> np.ndarray:
+        arr = _writable(items if isinstance(items, np.ndarray) else list(items), np.int64)
+        if arr.ndim != 1:
+            raise ValueError("item indices must be a flat sequence")
+        if len(arr) and (arr.min() < 0 or arr.max() >= self.n_items):
+            raise ValueError(f"item indices must be in [0, {self.n_items})")
+        return arr
+
+    def _mask(self, available: np.ndarray | None) -> np.ndarray:
+        if available is None:
+            return _ALL_AVAILABLE
+        mask = np.asarray(available)
+        if mask.shape != (self.n_items,) or mask.dtype not in (np.bool_, np.uint8):
+            raise ValueError(f"available must be an ({self.n_items},) bool or uint8 array")
+        return _writable(mask.view(np.uint8), np.uint8)
+
+    @staticmethod
+    def _k(k: int) -> int:
+        if int(k) < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        return int(k)
+
+
+def _writable(values, dtype) -> np.ndarray:
+    """A C-contiguous writable array: the kernels are compiled (prewarmed) for these; a read-only or strided
+    argument would compile another specialisation on a visitor's request."""
+    arr = np.ascontiguousarray(values, dtype=dtype)
+    return arr if arr.flags.writeable else arr.copy()

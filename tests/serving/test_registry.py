@@ -1,0 +1,132 @@
+"""The registry swaps models atomically under load and refuses artifacts it cannot serve."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from backend.artifact import ArtifactError, load_artifact
+from backend.kernels import reference
+from backend.serving.registry import ModelRegistry
+from tests.kernels.random_model import save_random_gru4rec, weights
+
+MiB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    """Two servable models that differ in catalogue size and layers, with the answer each gives to one history."""
+    root = tmp_path_factory.mktemp("registry")
+    models = {}
+    for name, n_items, layers in (("a", 300, [16]), ("b", 500, [8, 12])):
+        path = save_random_gru4rec(root / name, n_items, layers, "shared", seed=n_items)
+        arrays = load_artifact(path, mmap=False).arrays
+        state = np.zeros(sum(layers), np.float32)
+        for i in (1, 2, 3):
+            reference.gru_step(state, i, *weights(arrays, layers, "shared"))
+        top, _ = reference.score_topk(state[-layers[-1]:], arrays["Wy"], arrays["By"], 10, np.zeros(0, np.int64),
+                                      np.zeros(0, np.uint8))
+        models[name] = (path, n_items, top.tolist())
+    return models
+
+
+def broken_copies(src, root):
+    """name -> a broken artifact directory made from a good one."""
+    out = {}
+
+    def copy(name):
+        shutil.copytree(src, root / name)
+        return root / name
+
+    (copy("missing-file") / "layer0.Wh.npy").unlink()
+    p = copy("nan")
+    arr = np.load(p / "By.npy")
+    arr[5] = np.nan
+    np.save(p / "By.npy", arr)
+    p = copy("shape-mismatch")
+    np.save(p / "Wy.npy", np.zeros((3, 3), np.float32))
+    for name, change in (("version", {"format_version": 2}), ("format", {"format": "upnext-popular"}),
+                         ("layers", {"layers": [32]})):
+        p = copy(name)
+        manifest = json.loads((p / "manifest.json").read_text())
+        (p / "manifest.json").write_text(json.dumps({**manifest, **change}))
+    p = copy("overflow")  # finite weights whose scores overflow float32: caught by the trial run
+    np.save(p / "Wy.npy", np.full(np.load(src / "Wy.npy").shape, 3e38, np.float32))
+    return {name: root / name for name in ("missing-file", "nan", "shape-mismatch", "version", "format", "layers",
+                                           "overflow")}
+
+
+def test_publish_makes_a_model_live(two_models):
+    registry = ModelRegistry(8 * MiB)
+    assert registry.live("shop") is None
+    live = registry.publish("shop", two_models["a"][0])
+    assert registry.live("shop") is live and registry.sites() == ["shop"]
+    assert live.engine.n_items == 300 and live.states.state_size == 16 and live.states.budget_bytes == 8 * MiB
+    state = live.engine.state_from_history([1, 2, 3])
+    assert live.engine.top_k(state, 10)[0].tolist() == two_models["a"][2]
+
+
+def test_broken_artifacts_are_refused_and_the_live_model_stays(two_models, tmp_path, caplog):
+    registry = ModelRegistry(8 * MiB)
+    live = registry.publish("shop", two_models["a"][0])
+    for name, path in broken_copies(two_models["a"][0], tmp_path).items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="backend.serving.registry"):
+            with pytest.raises(ArtifactError):
+                registry.publish("shop", path)
+        assert registry.live("shop") is live, name
+        refusals = [r for r in caplog.records if r.getMessage() == "model refused"]
+        assert len(refusals) == 1 and refusals[0].reason and refusals[0].live == live.engine.version, name
+    with pytest.raises(ArtifactError):
+        registry.publish("other", tmp_path / "does-not-exist")
+    assert registry.live("other") is None
+
+
+def test_the_state_budget_is_shared_by_the_sites(two_models):
+    registry = ModelRegistry(8 * MiB)
+    first = registry.publish("one", two_models["a"][0])
+    second = registry.publish("two", two_models["b"][0])
+    assert first.states.budget_bytes == second.states.budget_bytes == 4 * MiB
+    registry.withdraw("two")
+    assert registry.live("two") is None and first.states.budget_bytes == 8 * MiB
+
+
+def test_readers_never_see_a_half_loaded_model_during_swaps(two_models, tmp_path):
+    registry = ModelRegistry(8 * MiB)
+    registry.publish("shop", two_models["a"][0])
+    broken = broken_copies(two_models["b"][0], tmp_path)
+    answers = {n_items: top for _, n_items, top in two_models.values()}
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    seen: set[int] = set()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                live = registry.live("shop")  # taken once per request
+                engine = live.engine
+                state, _ = live.states.resolve("visitor", [1, 2, 3], True, engine.state_from_history)
+                top = engine.top_k(state.state, 10)[0].tolist()
+                assert top == answers[engine.n_items], engine.n_items
+                seen.add(engine.n_items)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for swap in range(12):
+            registry.publish("shop", two_models["ab"[swap % 2 == 0]][0])
+            with pytest.raises(ArtifactError):
+                registry.publish("shop", broken[sorted(broken)[swap % len(broken)]])
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[0]
+    assert seen == {300, 500}
