@@ -24,6 +24,9 @@ class Metrics:
         self.items_written = Counter("upnext_catalog_items_written", "Items upserted through the API",
                                      registry=r)
         self.events_purged = Counter("upnext_events_purged", "Events deleted by retention", registry=r)
+        self.recommendations = Counter("upnext_recommendations", "Answers of GET /v1/recommendations, by "
+                                       "placement, algorithm and fallback reason ('none': the algorithm alone)",
+                                       ["placement", "algorithm", "fallback"], registry=r)
 
     def on_commit(self, rows: int, seconds: float) -> None:
         self.commit_events.observe(rows)

@@ -51,29 +51,38 @@ class CatalogSnapshot:
     def get(self, item_id: str) -> ItemMeta | None:
         return self.items.get(item_id)
 
-    def mask_for(self, key: object, item_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(available (n,) uint8, category codes (n,) int32) for a model's items, cached under ``key``.
+    def mask_for(self, key: object, item_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(available, known) (n,) uint8 and category codes (n,) int32 for a model's items, cached under ``key``.
 
-        An item the catalogue does not know is unavailable, unless the site has no catalogue at all (then every
-        item may be recommended, without metadata). Category code -1 means none."""
+        ``known``: the catalogue has the item (any availability). An item the catalogue does not know is neither,
+        unless the site has no catalogue at all (then every item may be recommended, without metadata).
+        Category code -1 means none; ``category_code`` maps a category name to its code."""
         cached = self._masks.get(key)
         if cached is not None:
-            return cached
+            return cached[:3]
         n = len(item_ids)
         available = np.zeros(n, dtype=np.uint8)
+        known = np.zeros(n, dtype=np.uint8)
         categories = np.full(n, -1, dtype=np.int32)
         codes: dict[str, int] = {}
         if not self.items:
             available[:] = 1
+            known[:] = 1
         for i, item_id in enumerate(item_ids):
             meta = self.items.get(item_id)
             if meta is not None:
+                known[i] = 1
                 available[i] = meta.available
                 if meta.category:
                     categories[i] = codes.setdefault(meta.category, len(codes))
         with self._lock:
-            self._masks[key] = (available, categories)
-        return available, categories
+            self._masks[key] = (available, known, categories, codes)
+        return available, known, categories
+
+    def category_code(self, key: object, category: str) -> int:
+        """The code of ``category`` in the masks cached under ``key`` (-1: no item of the model has it)."""
+        cached = self._masks.get(key)
+        return cached[3].get(category, -1) if cached is not None else -1
 
 
 class CatalogCache:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +25,7 @@ async def healthz(request: Request) -> Response:
         await asyncio.wait_for(run_in_threadpool(ping), HEALTH_TIMEOUT_S)
     except Exception as exc:  # any failure to reach the database is an unhealthy answer, not a crash
         return json_response({"status": "error", "database": f"{exc.__class__.__name__}: {exc}"[:300]}, 503)
-    return json_response({"status": "ok", "database": "ok"})
+    return json_response({"status": "ok", "database": "ok", "process": os.getpid()})
 
 
 async def metrics(request: Request) -> Response:

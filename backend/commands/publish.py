@@ -1,0 +1,80 @@
+"""``upnext model publish|list|rollback``: make a trained artifact a site's live model (running servers swap it
+in within seconds), list a site's models, and go back to the previous one."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from backend.errors import UpnextError
+from backend.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    model = sub.add_parser("model", help="publish, list and roll back a site's models")
+    model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    p = model_sub.add_parser("publish", help="make a trained artifact the site's live model")
+    p.add_argument("path", type=Path, metavar="DIR", help="artifact directory written by `upnext train`")
+    p.add_argument("--site", help="site name (optional when there is only one site)")
+    p.set_defaults(run=publish)
+    p = model_sub.add_parser("list", help="a site's models, newest first")
+    p.add_argument("--site")
+    p.set_defaults(run=list_models)
+    p = model_sub.add_parser("rollback", help="make the previously live model live again")
+    p.add_argument("--site")
+    p.set_defaults(run=rollback)
+
+
+def publish_artifact(engine, site_id: int, path: Path) -> int:
+    """Check that the artifact can be served (load, check, trial request), then register and promote it."""
+    from backend.artifact import ArtifactError
+    from backend.serving.engine import GRU4RecEngine
+    from backend.serving.live import load_fallbacks
+    from backend.store.trained_models import promote, register_model
+
+    if not path.is_dir():
+        raise UpnextError(f"{path}: no such directory")
+    try:
+        eng = GRU4RecEngine.load(path, mmap=False)
+        state = eng.state_from_history([0])
+        eng.top_k(state, 1)
+        load_fallbacks(eng)
+    except ArtifactError as exc:
+        raise UpnextError(f"refused: {exc}") from None
+    model_id = register_model(engine, site_id, path, "gru4rec", params=eng.manifest.get("params", {}),
+                              metrics=eng.manifest.get("metrics", {}))
+    promote(engine, site_id, model_id)
+    return model_id
+
+
+def publish(args, settings: Settings) -> int:
+    from backend.commands.store import _engine, resolve_site
+
+    engine = _engine(settings)
+    site = resolve_site(engine, args.site)
+    model_id = publish_artifact(engine, site["id"], args.path)
+    print(json.dumps({"site": site["name"], "model_id": model_id, "path": str(args.path.resolve()), "live": True}))
+    return 0
+
+
+def list_models(args, settings: Settings) -> int:
+    from backend.commands.store import _engine, resolve_site
+    from backend.store.trained_models import list_models as records
+
+    engine = _engine(settings)
+    site = resolve_site(engine, args.site)
+    for m in records(engine, site["id"]):
+        recall = m.metrics.get("recall@20")
+        print(f"{m.id:>4} {'LIVE' if m.live else '    '} {m.kind:<10} "
+              f"recall@20 {recall if recall is not None else '-':<8} {m.path}")
+    return 0
+
+
+def rollback(args, settings: Settings) -> int:
+    from backend.commands.store import _engine, resolve_site
+    from backend.store.trained_models import rollback as go_back
+
+    engine = _engine(settings)
+    site = resolve_site(engine, args.site)
+    print(json.dumps({"site": site["name"], "model_id": go_back(engine, site["id"]), "live": True}))
+    return 0

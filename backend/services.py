@@ -1,0 +1,143 @@
+"""The server's long-lived components, built at start-up and stopped at shutdown by the app's lifespan, and the
+background loops they need (retention, catalogue and model refresh). Nothing here exists at import time."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from sqlalchemy import Engine
+
+from backend.metrics import Metrics
+from backend.ratelimit import RateLimiter
+from backend.serving.catalog import CatalogCache
+from backend.serving.live import SiteModels
+from backend.settings import Settings
+from backend.store.db import check_current, engine_from_settings
+from backend.store.group_commit import GroupCommitWriter
+from backend.store.models import VIEW_LIKE, Event, ServedList
+from backend.store.placements import PlacementDirectory
+from backend.store.retention import purge_events
+from backend.store.sites import SiteDirectory, SiteInfo
+
+log = logging.getLogger(__name__)
+
+CATALOG_POLL_S = 1.0
+MODEL_POLL_S = 2.0
+
+
+@dataclass
+class Services:
+    """Everything a request handler may use."""
+    settings: Settings
+    engine: Engine
+    metrics: Metrics
+    sites: SiteDirectory
+    writer: GroupCommitWriter            # events: a 202 waits for their commit
+    served: GroupCommitWriter            # served recommendation lists: recorded without waiting
+    key_limiter: RateLimiter
+    session_limiter: RateLimiter
+    catalog: CatalogCache
+    placements: PlacementDirectory
+    models: SiteModels
+    rec_pool: ThreadPoolExecutor         # recommendations run here: kernels release the GIL
+    state_pool: ThreadPoolExecutor       # one thread: a session's view events advance its state in order
+    # called after events are stored: (site, session, clean events)
+    event_listeners: list[Callable] = field(default_factory=list)
+    # called after catalogue writes: (site_id, item ids)
+    catalog_listeners: list[Callable] = field(default_factory=list)
+    background: list[asyncio.Task] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ life cycle
+
+    @classmethod
+    def build(cls, settings: Settings, metrics: Metrics) -> "Services":
+        engine = engine_from_settings(settings)
+        check_current(engine)
+        writer = GroupCommitWriter(engine, Event.__table__, interval_s=settings.commit_interval_ms / 1000,
+                                   max_batch=settings.commit_max_events, max_pending=settings.max_pending_events,
+                                   on_commit=metrics.on_commit)
+        served = GroupCommitWriter(engine, ServedList.__table__, interval_s=0.05, max_batch=5000,
+                                   max_pending=100_000)
+        svc = cls(settings=settings, engine=engine, metrics=metrics, sites=SiteDirectory(engine), writer=writer,
+                  served=served,
+                  key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
+                  session_limiter=RateLimiter(settings.rate_session_events, 4 * settings.rate_session_events),
+                  catalog=CatalogCache(engine), placements=PlacementDirectory(engine),
+                  models=SiteModels(settings.state_mb << 20),
+                  rec_pool=ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="recommend"),
+                  state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
+        svc.event_listeners.append(svc._advance_states)
+        return svc
+
+    async def start(self) -> None:
+        self.sites.reload()
+        # Live models are loaded and their kernels compiled before the first request is accepted.
+        await asyncio.to_thread(self.models.sync, self.engine)
+        await self.writer.start()
+        await self.served.start()
+        for name, period, work in (("retention", self.settings.purge_interval_s, self._purge),
+                                   ("catalog-refresh", CATALOG_POLL_S, self._refresh_catalogs),
+                                   ("model-sync", MODEL_POLL_S, self._sync_models)):
+            self.background.append(asyncio.create_task(_every(period, work, name), name=name))
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
+        pending = self.writer.pending
+        await self.writer.stop()          # commits what was accepted before the listeners closed
+        await self.served.stop()
+        self.rec_pool.shutdown(wait=True)
+        self.state_pool.shutdown(wait=True)
+        self.engine.dispose()
+        log.info("upnext stopped", extra={"drained_events": pending})
+
+    # ------------------------------------------------------------------ background work
+
+    async def _purge(self) -> None:
+        n = await asyncio.to_thread(purge_events, self.engine, self.settings.retention_days)
+        self.metrics.events_purged.inc(n)
+        if n:
+            log.info("retention purge", extra={"deleted": n, "days": self.settings.retention_days})
+
+    async def _refresh_catalogs(self) -> None:
+        """Notice catalogue writes made by other processes (their version bump) within about a second."""
+        await asyncio.to_thread(self.catalog.refresh)
+
+    async def _sync_models(self) -> None:
+        """Hot-swap models promoted by any process (admin page, `upnext model publish`)."""
+        await asyncio.to_thread(self.models.sync, self.engine)
+
+    def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
+        """View-like events move the session's in-memory state at once (when this process holds it)."""
+        model = self.models.get(site.id)
+        if model is None:
+            return
+        items = [ev["item"] for ev in events if ev["type"] in VIEW_LIKE]
+        if items and session in model.live.states:
+            self.state_pool.submit(_advance, model, session, items)
+
+
+def _advance(model, session: str, items: list[str]) -> None:
+    eng, states = model.engine, model.live.states
+    for item_id in items:
+        idx = eng.index(item_id)
+        held = states.get(session)
+        if idx is None or held is None:
+            continue
+        if len(held.recent) and held.recent[-1] == idx:   # the view of a page a rec_click just opened
+            continue
+        states.advance(session, idx, eng.advance, eng.zero_state)
+
+
+async def _every(period: float, work: Callable[[], Awaitable[None]], name: str) -> None:
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await work()
+        except Exception:  # a failed round is retried next period; it must never stop the server
+            log.exception("background task failed", extra={"task": name})
