@@ -67,6 +67,7 @@ class FastStep:
         self.dscores = np.zeros(B * C, f)
         self.row_slot = np.full(N, -1, np.int32)            # scratch of the row-wise update
         self.dense_names = [k for k in weights.arrays() if not is_sparse(k, mode)]
+        self.row_weight = 1.0 / B                           # the step optimises sum(row losses) / batch_size
         self.record_gradients = False
         self.grads: dict[str, np.ndarray] = {}
 
@@ -105,11 +106,11 @@ class FastStep:
         dscores = self.dscores[:M * C].reshape(M, C)
         np.matmul(x, WyY.T, out=scores)
         if p.loss == "cross-entropy":
-            loss = ops.sampled_xe_loss_grad(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, dscores,
-                                            self.dby[:C])
+            loss = ops.sampled_xe_loss_grad(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, self.row_weight,
+                                            dscores, self.dby[:C])
         else:
-            loss = ops.sampled_bprmax_loss_grad(scores, self.byY[:C], p.bpreg, p.elu_alpha, dscores,
-                                                self.dby[:C])
+            loss = ops.sampled_bprmax_loss_grad(scores, self.byY[:C], p.bpreg, p.elu_alpha, self.row_weight,
+                                                dscores, self.dby[:C])
 
         # --- backward ---
         np.matmul(dscores.T, x, out=self.wy_grads[:C])

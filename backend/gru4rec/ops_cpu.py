@@ -43,11 +43,11 @@ def _activate_row(raw_row, by, alpha, r, dact):
 
 
 @_jit
-def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, dscores, dbias):
+def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, row_weight, dscores, dbias):
     M, C = raw.shape
     alpha = np.float32(elu_alpha)
     lq = np.float32(logq)
-    inv_m = np.float32(1.0 / M)
+    w_row = np.float32(row_weight)
     r = np.empty(C, np.float32)
     dact = np.empty(C, np.float32)
     dbias[:] = _ZERO
@@ -68,7 +68,7 @@ def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, dscores, dbias):
         p_pos = g[i] / z
         total += -np.log(p_pos + EPS_LOG)
         c = np.float32(p_pos / (p_pos + EPS_LOG))
-        scale = c * inv_m / z
+        scale = c * w_row / z
         g[i] -= z                          # the loop below then gives c/M (p_ii - 1) at the diagonal
         for j in range(C):
             gj = g[j] * scale * dact[j]
@@ -78,13 +78,13 @@ def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, dscores, dbias):
 
 
 @_jit
-def sampled_bprmax_loss_grad(raw, by, bpreg, elu_alpha, dscores, dbias):
+def sampled_bprmax_loss_grad(raw, by, bpreg, elu_alpha, row_weight, dscores, dbias):
     # Loops run over all columns and zero the diagonal with a select: a loop over a range that starts at a
     # variable ([i+1, C)) is not vectorised by Numba/LLVM, which made this kernel 5x slower.
     M, C = raw.shape
     alpha = np.float32(elu_alpha)
     reg = np.float32(bpreg)
-    inv_m = np.float32(1.0 / M)
+    w_row = np.float32(row_weight)
     r = np.empty(C, np.float32)
     dact = np.empty(C, np.float32)
     sig_buf = np.empty(C, np.float32)
@@ -129,8 +129,8 @@ def sampled_bprmax_loss_grad(raw, by, bpreg, elu_alpha, dscores, dbias):
             sig = sig_buf[j]
             rj = r[j]
             g_pos += sj * sig * (_ONE - sig)
-            g[j] = (-sj * (sig * sig - A) * inv_a + reg * sj * (rj * rj - B + _TWO * rj)) * dact[j] * inv_m
-        gi = -g_pos * inv_a * dact[i] * inv_m
+            g[j] = (-sj * (sig * sig - A) * inv_a + reg * sj * (rj * rj - B + _TWO * rj)) * dact[j] * w_row
+        gi = -g_pos * inv_a * dact[i] * w_row
         g[i] = gi
         for j in range(C):
             dbias[j] += g[j]

@@ -2,7 +2,8 @@
 
 Same names and signatures in both modules (and, later, in a CUDA twin). Conventions:
 M rows (active slots), C = M + n_sample score columns (column i is row i's target), float32 arrays.
-Loss kernels return the SUM of the row losses and write the gradient of the MEAN (sum / M, spec §1).
+Loss kernels return the SUM of the row losses and write the gradient of ``row_weight`` * that sum; the
+trainer passes row_weight = 1 / batch_size (see train.py on why the configured size, not the real one).
 """
 from __future__ import annotations
 
@@ -25,12 +26,12 @@ def _final_activation(s: np.ndarray, elu_alpha: float) -> tuple[np.ndarray, np.n
     return r, np.where(s > 0, 1.0, neg + elu_alpha)
 
 
-def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, dscores, dbias) -> float:
+def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, row_weight, dscores, dbias) -> float:
     """Cross-entropy with logQ correction over the sampled columns.
 
     raw (M, C) = h @ Wy[Y].T, by (C,) = By[Y], log_q (C,) = log Q_j. Scores s = raw + by, r = act(s),
     r'_ij = r_ij - logq * log_q_j, L_i = -log(softmax(r'_i)_i + 1e-24).
-    Writes dscores (M, C) = d mean(L) / d raw and dbias (C,) = its column sums.
+    Writes dscores (M, C) = d (row_weight sum(L)) / d raw and dbias (C,) = its column sums.
     """
     M = raw.shape[0]
     s = raw.astype(np.float64) + by
@@ -42,18 +43,18 @@ def sampled_xe_loss_grad(raw, by, log_q, logq, elu_alpha, dscores, dbias) -> flo
     losses = -np.log(p_pos + EPS_LOG)
     g = p * (p_pos / (p_pos + EPS_LOG))[:, None]          # d L_i / d r_ij = c_i (p_ij - delta_ij)
     g[np.arange(M), np.arange(M)] -= p_pos / (p_pos + EPS_LOG)
-    g = g * dact / M
+    g = g * dact * row_weight
     dscores[...] = g
     dbias[...] = g.sum(axis=0)
     return float(losses.sum())
 
 
-def sampled_bprmax_loss_grad(raw, by, bpreg, elu_alpha, dscores, dbias) -> float:
+def sampled_bprmax_loss_grad(raw, by, bpreg, elu_alpha, row_weight, dscores, dbias) -> float:
     """BPR-max with score regularisation over the sampled columns.
 
     s_ij = softmax of r_i over j != i (diagonal masked),
     L_i = -log(sum_j s_ij * sigmoid(r_ii - r_ij) + 1e-24) + bpreg * sum_j s_ij * r_ij^2.
-    Writes dscores (M, C) = d mean(L) / d raw and dbias (C,) = its column sums. With no negative at all
+    Writes dscores (M, C) = d (row_weight sum(L)) / d raw and dbias (C,) = its column sums. With no negative at all
     (C == 1) the loss and its gradient are 0.
     """
     M, C = raw.shape
@@ -79,7 +80,7 @@ def sampled_bprmax_loss_grad(raw, by, bpreg, elu_alpha, dscores, dbias) -> float
     # d/dr_ii = -sum_j s_ij sig_ij (1 - sig_ij) / (A_i + eps)
     g_pos = -(sm * sig * (1.0 - sig)).sum(axis=1) / (A[:, 0] + EPS_LOG)
     g[diag] = g_pos
-    g = g * dact / M
+    g = g * dact * row_weight
     dscores[...] = g
     dbias[...] = g.sum(axis=0)
     return float(losses.sum())

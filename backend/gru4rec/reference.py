@@ -90,7 +90,7 @@ class ReferenceStep:
             losses = xe_loss(scores, torch.from_numpy(np.asarray(log_q, dtype=np.float32)), p.logq)
         else:
             losses = bprmax_loss(scores, p.bpreg)
-        (losses.sum() / M).backward()
+        (losses.sum() / p.batch_size).backward()          # the configured size, also when the batch shrinks
         self.prev_out = [o.detach() for o in outs]
 
         # updates: item matrices at the rows used (duplicates summed), dense weights everywhere

@@ -53,9 +53,10 @@ BPR_CASES = [(0.0, 0.0), (0.9, 1.0), (1.95, 0.5)]     # (bpreg, elu alpha)
 
 
 def _run(fn, raw, *args):
+    """The loss and the gradient of the mean row loss (row weight 1 / M)."""
     M, C = raw.shape
     ds, db = np.zeros((M, C), np.float32), np.zeros(C, np.float32)
-    loss = fn(raw, *args, ds, db)
+    loss = fn(raw, *args, 1.0 / M, ds, db)
     return loss, ds, db
 
 
