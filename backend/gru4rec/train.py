@@ -20,7 +20,6 @@ weighs the same.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -33,6 +32,7 @@ from backend.gru4rec.model import GRU4RecWeights, init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.sampler import SampleStore
+from backend.gru4rec.threads import BlasThreads, thread_candidates
 from backend.sessions import SessionData
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class TrainResult:
     epoch_loss: list[float] = field(default_factory=list)         # mean row loss per epoch
     epoch_seconds: list[float] = field(default_factory=list)      # time in the step loop per epoch
     pairs_per_epoch: int = 0                                      # training events (input -> next item) per epoch
+    thread_probes: list = field(default_factory=list)             # (BLAS threads, events/s) measured
 
     @property
     def events_per_second(self) -> float:
@@ -97,32 +98,26 @@ def make_step(impl: str, weights: GRU4RecWeights, optim: OptimizerState, params:
     raise ValueError(f"impl must be one of {IMPLEMENTATIONS}")
 
 
-def blas_threads(params: Hyperparameters) -> int:
-    """Threads for the matrix products of a step. Small steps (the rsc15 setting: ~40 MFLOP) run fastest on
-    one thread: splitting them costs more in synchronisation than it gains, and far more when other work
-    shares the cores. Large ones (Diginetica: ~2 GFLOP) gain from every core."""
-    M, S, H = params.batch_size, params.n_sample, params.layers[-1]
-    flops = 6.0 * M * (M + S) * H + sum(18.0 * M * h * h for h in params.layers)
-    return 1 if flops < 1e8 else max(1, len(os.sched_getaffinity(0)))
-
-
 def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast",
           progress: Callable[[Progress], None] | None = None, progress_every: float = 0.5,
           max_steps: int | None = None, threads: int | None = None) -> TrainResult:
     """Train on ``data`` (sessions in training order). ``progress`` is called about every ``progress_every``
-    seconds and at the end of each epoch. ``max_steps`` (benchmarks) stops each epoch early. ``threads``
-    limits the BLAS threads of the fast step (default: ``blas_threads``)."""
-    if impl != "fast":          # the reference path runs as torch runs by default
-        return _train(data, params, impl, progress, progress_every, max_steps)
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=threads or blas_threads(params), user_api="blas"):
-        return _train(data, params, impl, progress, progress_every, max_steps)
-
-
-def _train(data, params, impl, progress, progress_every, max_steps) -> TrainResult:
+    seconds and at the end of each epoch. ``max_steps`` (benchmarks) stops each epoch early. ``threads`` fixes
+    the BLAS threads of the fast step (default: measured while training, see threads.py)."""
     if data.n_sessions == 0 or not (data.lengths >= 2).any():
         raise UpnextError("no training session has two or more events: nothing to learn from")
+    if impl != "fast":          # the reference path runs as torch runs by default
+        return _train(data, params, impl, progress, progress_every, max_steps, None)
+    blas = BlasThreads([threads] if threads else thread_candidates(params))
+    try:
+        result = _train(data, params, impl, progress, progress_every, max_steps, blas)
+    finally:
+        blas.close()
+    result.thread_probes = blas.history
+    return result
+
+
+def _train(data, params, impl, progress, progress_every, max_steps, blas) -> TrainResult:
     rng = np.random.default_rng(params.seed)
     weights = init_weights(data.n_items, params.layers, params.embedding_mode, params.embedding, rng)
     optim = OptimizerState.zeros_for(weights, params.momentum)
@@ -163,6 +158,8 @@ def _train(data, params, impl, progress, progress_every, max_steps) -> TrainResu
                                   "lower learning_rate")
             loss_sum += loss
             done += M
+            if blas:
+                blas.step_done(M)
             now = time.perf_counter()
             if progress and now - last_report >= progress_every:
                 last_report = now
