@@ -3,8 +3,8 @@
     sim(i, j) = cooc(i, j) / ((supp_i + lambda)^alpha * (supp_j + lambda)^(1 - alpha))
 
 cooc(i, j) is the number of training sessions holding both items, supp_i the number holding i; each item keeps
-its ``k`` most similar neighbours (k=100, lambda=20, alpha=0.5; ties by item index). Items that are not neighbours of the last
-item all score 0 (a tie, ranked conservatively).
+its ``k`` most similar neighbours (k=100, lambda=20, alpha=0.5; ties by item index). Items that are not
+neighbours of the last item all score 0 (a tie, ranked conservatively).
 
 Artifact: ``neighbours`` (n_items, k) int32 (-1 = none) and ``similarities`` (n_items, k) float32, each row
 sorted by decreasing similarity.
