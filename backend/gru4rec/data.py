@@ -33,7 +33,7 @@ def read_sessions(path: str | Path) -> SessionData:
         raise DataError(f"{path}: no such file")
     with open(path, encoding="utf-8", errors="strict") as f:
         first = f.readline()
-    if "\t" in first and "SessionId" in first.split("\t")[0:8] or first.startswith("SessionId"):
+    if "SessionId" in (h.strip() for h in first.split("\t")):
         return read_gru4rec_tsv(path)
     return read_session_lines(path)
 
