@@ -34,9 +34,10 @@ class BlasThreads:
     """Sets the BLAS thread count; with several candidates, keeps the one measured fastest (events/s)."""
 
     def __init__(self, candidates: list[int], *, probe_seconds: float = 0.5, probe_steps: int = 5,
-                 exploit_seconds: float = 20.0):
+                 exploit_seconds: float = 20.0, clock=time.perf_counter):
         from threadpoolctl import ThreadpoolController
 
+        self.clock = clock
         self.libs = ThreadpoolController().select(user_api="blas").lib_controllers
         self.original = [lib.num_threads for lib in self.libs]
         self.candidates = candidates
@@ -55,7 +56,7 @@ class BlasThreads:
         for lib in self.libs:
             lib.set_num_threads(n)
         self._threads = n
-        self._since = self._last = time.perf_counter()
+        self._since = self._last = self.clock()
         self._pairs = 0
         self._durations: list[float] = []
 
@@ -63,7 +64,7 @@ class BlasThreads:
         """Call after each step with the rows it trained."""
         if len(self.candidates) == 1:
             return
-        now = time.perf_counter()
+        now = self.clock()
         self._pairs += pairs
         self._durations.append(now - self._last)
         self._last = now
