@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "backend.commands.serve",
     "backend.commands.store",
     "backend.commands.demo",
+    "backend.commands.model",
     "backend.commands.publish",
 )
 

@@ -1,0 +1,176 @@
+"""The training step of ``reference.ReferenceStep``, fused by hand for a CPU.
+
+With 1-step BPTT the previous hidden state carries no gradient, so the GRU's backward pass is a handful of
+elementwise formulas around the transposed products; it is written out here instead of being recorded by a
+framework. Every buffer is allocated once (for the largest batch and reused through row views), only the
+sampled score block (M x (M + n_sample)) is ever computed, and the item matrices get row-wise updates from
+gradients of the used rows only: there is no dense gradient of an item matrix anywhere.
+
+The matrix products go to BLAS through numpy (``np.matmul(..., out=)``); the elementwise stages, the loss and
+the optimiser are the kernels of ``ops`` (``ops_cpu`` by default, ``ops_reference`` to check them). Backward
+formulas, for a layer with output ``out = h' * mask`` and upstream gradient ``dout``::
+
+    dh' = dout * mask
+    da_n = dh' (1 - z) (1 - n^2)        da_z = dh' (h - n) z (1 - z)
+    d(rh) = da_n @ Wh.T                 da_r = d(rh) * h * r (1 - r)
+    dWh = rh.T @ da_n   dWrz = h.T @ [da_r | da_z]   dWx = x.T @ da   db = sum(da)   dx = da @ Wx.T
+"""
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from backend.gru4rec import ops_cpu
+from backend.gru4rec.model import GRU4RecWeights
+from backend.gru4rec.optimizer import OptimizerState, is_sparse
+from backend.gru4rec.params import Hyperparameters
+
+
+class _Layer:
+    """Buffers of one GRU layer, (batch_size, ...) float32; a step uses the first M rows."""
+
+    def __init__(self, B: int, in_size: int, H: int):
+        f = np.float32
+        self.h, self.r, self.z, self.rh, self.n, self.out, self.cand, self.d_rh, self.dout = (
+            np.zeros((B, H), f) for _ in range(9))
+        self.a = np.zeros((B, 3 * H), f)
+        self.g = np.zeros((B, 2 * H), f)
+        self.da = np.zeros((B, 3 * H), f)
+        self.dWx = np.zeros((in_size, 3 * H), f)
+        self.dWrz = np.zeros((H, 2 * H), f)
+        self.dWh = np.zeros((H, H), f)
+        self.db = np.zeros(3 * H, f)
+
+
+class FastStep:
+    def __init__(self, weights: GRU4RecWeights, optim: OptimizerState, params: Hyperparameters,
+                 ops: ModuleType = ops_cpu):
+        self.w, self.opt, self.params, self.ops = weights, optim, params, ops
+        B, S, N = params.batch_size, params.n_sample, weights.n_items
+        C = B + S
+        f = np.float32
+        mode = weights.mode
+        in_size = {"shared": weights.Wy.shape[1], "separate": 0 if weights.E is None else weights.E.shape[1],
+                   "onehot": 3 * weights.sizes[0]}[mode]
+        sizes = weights.sizes
+        self.layers = [_Layer(B, in_size if i == 0 else sizes[i - 1], H) for i, H in enumerate(sizes)]
+        self.x = np.zeros((B, in_size), f)                  # layer 0's input rows (after dropout)
+        self.Y = np.zeros(C, np.int64)                      # score columns: targets ++ samples
+        self.wy_rows = np.zeros(C + B, np.int64)            # Wy rows updated: Y (++ inputs, shared mode)
+        self.wy_grads = np.zeros((C + B, sizes[-1]), f)     # their gradients, same order
+        self.x_grads = np.zeros((B, in_size), f)            # gradient of the input rows (separate / onehot)
+        self.WyY = np.zeros((C, sizes[-1]), f)
+        self.byY = np.zeros(C, f)
+        self.dby = np.zeros(C, f)
+        self.scores = np.zeros(B * C, f)                    # flat: viewed as a contiguous (M, M + S) block
+        self.dscores = np.zeros(B * C, f)
+        self.row_slot = np.full(N, -1, np.int32)            # scratch of the row-wise update
+        self.dense_names = [k for k in weights.arrays() if not is_sparse(k, mode)]
+        self.row_weight = 1.0 / B                           # the step optimises sum(row losses) / batch_size
+        self.record_gradients = False
+        self.grads: dict[str, np.ndarray] = {}
+
+    def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden) -> float:
+        """One step (same arguments as ReferenceStep); returns the sum of the M row losses."""
+        ops, p, w = self.ops, self.params, self.w
+        M, S = len(in_items), len(samples)
+        C = M + S
+        Y = self.Y[:C]
+        Y[:M] = out_items
+        Y[M:] = samples
+
+        # --- forward: input rows, GRU layers ---
+        x = self.x[:M]
+        ops.gather_rows({"shared": w.Wy, "separate": w.E, "onehot": w.layers[0].Wx}[w.mode], in_items, x)
+        if mask_embed.size:
+            x *= mask_embed
+        for i, (L, W) in enumerate(zip(self.layers, w.layers)):
+            h, a = L.h[:M], L.a[:M]
+            ops.gather_states(L.out, src, h)       # L.out still holds the previous step's output
+            if i == 0 and w.mode == "onehot":
+                a[...] = x
+            else:
+                np.matmul(x, W.Wx, out=a)
+            np.matmul(h, W.Wrz, out=L.g[:M])
+            ops.gru_gates(a, W.b, L.g[:M], h, L.r[:M], L.z[:M], L.rh[:M])
+            np.matmul(L.rh[:M], W.Wh, out=L.cand[:M])
+            ops.gru_output(a, L.cand[:M], h, L.z[:M], masks_hidden[i], L.n[:M], L.out[:M])
+            x = L.out[:M]
+
+        # --- sampled scores, loss and its gradient ---
+        WyY = self.WyY[:C]
+        ops.gather_rows(w.Wy, Y, WyY)
+        np.take(w.By, Y, out=self.byY[:C])
+        scores = self.scores[:M * C].reshape(M, C)
+        dscores = self.dscores[:M * C].reshape(M, C)
+        np.matmul(x, WyY.T, out=scores)
+        if p.loss == "cross-entropy":
+            loss = ops.sampled_xe_loss_grad(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, self.row_weight,
+                                            dscores, self.dby[:C])
+        else:
+            loss = ops.sampled_bprmax_loss_grad(scores, self.byY[:C], p.bpreg, p.elu_alpha, self.row_weight,
+                                                dscores, self.dby[:C])
+
+        # --- backward ---
+        np.matmul(dscores.T, x, out=self.wy_grads[:C])
+        np.matmul(dscores, WyY, out=self.layers[-1].dout[:M])
+        for i in reversed(range(len(self.layers))):
+            L, W = self.layers[i], w.layers[i]
+            H = W.size
+            h, da = L.h[:M], L.da[:M]
+            ops.gru_backward_gates(L.dout[:M], masks_hidden[i], h, L.z[:M], L.n[:M], da)
+            np.matmul(da[:, 2 * H:], W.Wh.T, out=L.d_rh[:M])
+            ops.gru_backward_reset(L.d_rh[:M], h, L.r[:M], da)
+            np.matmul(L.rh[:M].T, da[:, 2 * H:], out=L.dWh)
+            np.matmul(h.T, da[:, :2 * H], out=L.dWrz)
+            np.sum(da, axis=0, out=L.db)
+            if i > 0:
+                below = self.layers[i - 1].out[:M]
+                np.matmul(below.T, da, out=L.dWx)
+                np.matmul(da, W.Wx.T, out=self.layers[i - 1].dout[:M])
+            elif w.mode == "onehot":
+                np.multiply(da, mask_embed if mask_embed.size else 1.0, out=self.x_grads[:M])
+            else:
+                np.matmul(self.x[:M].T, da, out=L.dWx)
+                dx = self.wy_grads[C:C + M] if w.mode == "shared" else self.x_grads[:M]
+                np.matmul(da, W.Wx.T, out=dx)
+                if mask_embed.size:
+                    dx *= mask_embed
+
+        # --- updates: item matrices at the used rows, dense weights everywhere ---
+        arrays = w.arrays()
+        sparse = [("By", Y, self.dby[:C].reshape(-1, 1))]
+        if w.mode == "shared":
+            rows = self.wy_rows[:C + M]
+            rows[:C] = Y
+            rows[C:] = in_items
+            sparse.append(("Wy", rows, self.wy_grads[:C + M]))
+        else:
+            sparse.append(("Wy", Y, self.wy_grads[:C]))
+            sparse.append(("E" if w.mode == "separate" else "layer0.Wx", np.asarray(in_items, np.int64),
+                           self.x_grads[:M]))
+        if self.record_gradients:
+            self._record(sparse)
+        lr, mom, acc, vel = p.learning_rate, p.momentum, self.opt.acc, self.opt.vel
+        for name, rows, grads in sparse:
+            cols = grads.shape[1]                        # By as an (N, 1) matrix
+            ops.adagrad_momentum_rows(arrays[name].reshape(-1, cols), acc[name].reshape(-1, cols),
+                                      vel[name].reshape(-1, cols), rows, grads, lr, mom, self.row_slot)
+        for name in self.dense_names:
+            ops.adagrad_momentum_dense(arrays[name], acc[name], vel[name], self._grad(name), lr, mom)
+        return float(loss)
+
+    def _record(self, sparse) -> None:
+        """Dense copies of this step's gradients (tests compare them with the reference's)."""
+        arrays = self.w.arrays()
+        self.grads = {name: self._grad(name).copy() for name in self.dense_names}
+        for name, rows, grads in sparse:
+            dense = np.zeros(arrays[name].shape, np.float32)
+            np.add.at(dense.reshape(len(dense), -1), rows, grads)
+            self.grads[name] = dense
+
+    def _grad(self, name: str) -> np.ndarray:
+        layer, kind = name.split(".")
+        L = self.layers[int(layer[5:])]
+        return {"Wx": L.dWx, "Wrz": L.dWrz, "Wh": L.dWh, "b": L.db}[kind]

@@ -1,0 +1,112 @@
+"""`upnext train`, `upnext evaluate` and `upnext baseline` end to end on small files and on a store."""
+import json
+
+import numpy as np
+import pytest
+from sqlalchemy import insert
+
+from backend.artifact import load_artifact
+from backend.cli import main
+from backend.store.db import make_engine
+from backend.store.models import Event
+from backend.store.sites import create_site
+
+SMALL = "layers=8,batch_size=4,n_sample=16,n_epochs=2,learning_rate=0.1,loss=cross-entropy,logq=1.0"
+
+
+def _sessions(seed, n):
+    rng = np.random.default_rng(seed)
+    popular = rng.zipf(1.4, 20_000) % 40
+    out, k = [], 0
+    for length in rng.integers(2, 7, n):
+        out.append([f"item{i}" for i in popular[k:k + length]])
+        k += length
+    return out
+
+
+@pytest.fixture
+def files(tmp_path):
+    train = tmp_path / "train.tsv"
+    rows = ["SessionId\tItemId\tTime"]
+    t = 1_700_000_000.0
+    for s, items in enumerate(_sessions(0, 150)):
+        for it in items:
+            t += 7.5
+            rows.append(f"{s}\t{it}\t{t}")
+    train.write_text("\n".join(rows) + "\n")
+    test = tmp_path / "test.txt"
+    test.write_text("\n".join(" ".join(s) for s in _sessions(1, 30)) + "\nitem1 never-seen item2\n")
+    return train, test
+
+
+def test_train_writes_an_artifact_and_shows_progress(files, tmp_path, capsys):
+    train, test = files
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(train), "--params", SMALL, "--out", str(out), "--test", str(test)]) == 0
+    captured = capsys.readouterr()
+    assert "epoch 2/2" in captured.err and "loss=" in captured.err and "ev_s=" in captured.err
+    assert "events/s in the training loop" in captured.out and "conservative" in captured.out
+    m = load_artifact(out).manifest
+    assert m["format"] == "upnext-gru4rec" and m["embedding"] == "shared" and m["layers"] == [8]
+    assert m["params"]["batch_size"] == 4 and m["params"]["final_act"] == "linear"
+    assert len(m["item_ids"]) == len(m["support"]) and sum(m["support"]) == m["data"]["events"]
+    assert m["data"]["sessions"] == 150 and m["data"]["first_time"] < m["data"]["last_time"]
+    assert 0 < m["metrics"]["recall@20"] <= 1 and m["metrics"]["ties"] == "conservative"
+    assert m["training"]["events_per_second"] > 0 and len(m["training"]["epoch_loss"]) == 2
+
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--test", str(test), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["recall@20"] == pytest.approx(m["metrics"]["recall@20"])
+    assert {"recall@1", "mrr@5", "recall@10", "mrr@20", "predictions"} <= metrics.keys()
+    assert metrics["ties"] == "conservative" and metrics["model"] == "upnext-gru4rec"
+
+
+def test_baseline_json_and_artifact(files, tmp_path, capsys):
+    train, test = files
+    out = tmp_path / "pop"
+    assert main(["baseline", "popular", "--data", str(train), "--test", str(test), "--json", "--out", str(out)]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["model"] == "upnext-popular" and 0 < first["recall@20"] <= 1
+    assert main(["evaluate", str(out), "--test", str(test), "--json", "--first-target", "3"]) == 0
+    later = json.loads(capsys.readouterr().out)
+    assert later["predictions"] < first["predictions"]
+    assert main(["baseline", "vsknn", "--data", str(train), "--test", str(test)]) == 0
+    assert "Recall@N" in capsys.readouterr().out
+
+
+def test_train_on_a_site_of_the_store(tmp_path, monkeypatch, sqlite_url, capsys):
+    monkeypatch.setenv("UPNEXT_DATABASE_URL", sqlite_url)
+    engine = make_engine(sqlite_url)
+    site = create_site(engine, "shop", []).site_id
+    rows, t = [], 1_000
+    for s, items in enumerate(_sessions(2, 60)):
+        for it in items:
+            t += 1000
+            rows.append({"site_id": site, "session": f"s{s}", "type": "view", "item": it, "rec": None,
+                         "items": None, "value": None, "currency": None, "client_ms": t, "received_ms": t})
+    with engine.begin() as conn:
+        conn.execute(insert(Event), rows)
+    out = tmp_path / "site-model"
+    assert main(["train", "--site", "shop", "--params", SMALL, "--out", str(out)]) == 0
+    data = load_artifact(out).manifest["data"]
+    assert data["source"] == "site:shop" and data["sessions"] > 40 and data["first_time"] > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--params", "rsc15", "--device", "cuda"], "not available"),
+    (["--params", "loss=top1"], "legacy"),
+    (["--params", "layers=lots"], "not a valid"),
+])
+def test_train_refuses_bad_requests(files, tmp_path, capsys, args, message):
+    train, _ = files
+    assert main(["train", "--data", str(train), "--out", str(tmp_path / "m"), *args]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_files_and_non_models(tmp_path, files, capsys):
+    train, test = files
+    assert main(["train", "--data", str(tmp_path / "nope.tsv"), "--params", SMALL, "--out", str(tmp_path / "m")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path), "--test", str(test)]) == 1
+    assert "not a model artifact" in capsys.readouterr().err
