@@ -65,14 +65,6 @@ def _read(path: Path):
     return read_sessions(path)
 
 
-def _data_info(data, source: str) -> dict:
-    info = {"source": source, "sessions": data.n_sessions, "events": data.n_events, "items": data.n_items}
-    span = data.time_range()
-    if span:
-        info["first_time"], info["last_time"] = span
-    return info
-
-
 def _load_site(settings: Settings, name: str):
     from backend.commands.store import resolve_site
     from backend.store.db import engine_from_settings
@@ -87,7 +79,7 @@ def train(args, settings: Settings) -> int:
     from tqdm import tqdm
 
     from backend.gru4rec.params import parse_params
-    from backend.gru4rec.train import train as run_training
+    from backend.training import train_bundle
 
     if args.device != "cpu":
         raise UpnextError(f"--device {args.device}: GPU training is not available in this version; use --device cpu")
@@ -110,31 +102,23 @@ def train(args, settings: Settings) -> int:
         bar.set_postfix(loss=f"{p.loss:.4f}", ev_s=f"{p.events_per_second:,.0f}", refresh=False)
         bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
 
-    t0 = time.perf_counter()
-    result = run_training(data, params, impl=args.impl, progress=progress, threads=args.threads)
+    summary = train_bundle(data, params, args.out, source=source, impl=args.impl, progress=progress,
+                           threads=args.threads, test=test, first_target=args.first_target)
     if bar is not None:
         bar.close()
-    metrics = _evaluate_weights(result.weights, data.item_ids, test, args.first_target) if test else {}
-    training = {"impl": args.impl, "seconds": round(time.perf_counter() - t0, 3),
-                "loop_seconds": round(sum(result.epoch_seconds), 3),
-                "events_per_second": round(result.events_per_second, 1),
-                "pairs_per_epoch": result.pairs_per_epoch, "epoch_loss": result.epoch_loss}
-    from backend.gru4rec.model import save_model
-
-    save_model(args.out, result.weights, params=params.as_dict(), item_ids=data.item_ids,
-               support=data.support(), data=_data_info(data, source), metrics=metrics, training=training)
+    training, metrics = summary["training"], summary["metrics"]
     print(f"trained in {training['loop_seconds']:.1f} s ({training['events_per_second']:,.0f} events/s in the "
-          f"training loop), final loss {result.epoch_loss[-1]:.4f}; wrote {args.out}")
+          f"training loop), final loss {summary['final_loss']:.4f}; wrote {args.out} (with itemknn/ and popular/ "
+          f"fallbacks)")
     if metrics:
         _print_metrics(metrics, f"test: {args.test}", as_json=False)
     return 0
 
 
 def _evaluate_weights(weights, item_ids, test, first_target: int) -> dict:
-    from backend.gru4rec.data import align_to_items
-    from backend.gru4rec.evaluate import evaluate_gru4rec
+    from backend.training import evaluate_bundle_parts
 
-    return evaluate_gru4rec(weights, align_to_items(test, item_ids), first_target=first_target)
+    return evaluate_bundle_parts(weights, item_ids, test, first_target)
 
 
 def evaluate(args, settings: Settings) -> int:
@@ -163,6 +147,7 @@ def evaluate(args, settings: Settings) -> int:
 def baseline(args, settings: Settings) -> int:
     from backend.baselines import build
     from backend.gru4rec.data import align_to_items
+    from backend.training import data_info
     from backend.gru4rec.metrics import metrics_from_ranks
 
     data, test = _read(args.data), _read(args.test)
@@ -173,7 +158,7 @@ def baseline(args, settings: Settings) -> int:
     metrics.update(model=model.FORMAT, fit_seconds=round(fit_seconds, 3),
                    seconds=round(time.perf_counter() - t0, 3))
     if args.out:
-        model.save(args.out, _data_info(data, str(args.data)), metrics=metrics)
+        model.save(args.out, data_info(data, str(args.data)), metrics=metrics)
     _print_metrics(metrics, f"{args.name} on {args.test}", as_json=args.json)
     return 0
 

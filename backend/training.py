@@ -1,0 +1,58 @@
+"""One training run as the product does it: GRU4Rec on a site's sessions plus the fallbacks serving needs
+(item-kNN neighbours and the popularity order), written as one bundle directory:
+
+    OUT/                GRU4Rec artifact (format "upnext-gru4rec")
+    OUT/itemknn/        item-to-item neighbours (format "upnext-itemknn")
+    OUT/popular/        popularity scores (format "upnext-popular")
+
+Used by ``upnext train``, the admin page's background runs and ``upnext demo``.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from backend.sessions import SessionData
+
+
+def data_info(data: SessionData, source: str) -> dict:
+    info = {"source": source, "sessions": data.n_sessions, "events": data.n_events, "items": data.n_items}
+    span = data.time_range()
+    if span:
+        info["first_time"], info["last_time"] = span
+    return info
+
+
+def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: int = 2) -> dict:
+    from backend.gru4rec.data import align_to_items
+    from backend.gru4rec.evaluate import evaluate_gru4rec
+
+    return evaluate_gru4rec(weights, align_to_items(test, item_ids), first_target=first_target)
+
+
+def train_bundle(data: SessionData, params, out: str | Path, *, source: str = "", impl: str = "fast",
+                 progress: Callable | None = None, threads: int | None = None, test: SessionData | None = None,
+                 first_target: int = 2, fallbacks: bool = True, max_steps: int | None = None) -> dict:
+    """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings)."""
+    from backend.baselines import ItemKNN, Popularity
+    from backend.gru4rec.model import save_model
+    from backend.gru4rec.train import train as run_training
+
+    t0 = time.perf_counter()
+    kwargs = {"max_steps": max_steps} if max_steps is not None else {}
+    result = run_training(data, params, impl=impl, progress=progress, threads=threads, **kwargs)
+    metrics = evaluate_bundle_parts(result.weights, data.item_ids, test, first_target) if test else {}
+    training = {"impl": impl, "seconds": round(time.perf_counter() - t0, 3),
+                "loop_seconds": round(sum(result.epoch_seconds), 3),
+                "events_per_second": round(result.events_per_second, 1),
+                "pairs_per_epoch": result.pairs_per_epoch, "epoch_loss": result.epoch_loss}
+    info = data_info(data, source)
+    out = Path(out)
+    save_model(out, result.weights, params=params.as_dict(), item_ids=data.item_ids, support=data.support(),
+               data=info, metrics=metrics, training=training)
+    if fallbacks:
+        Popularity.fit(data).save(out / "popular", info)
+        ItemKNN.fit(data).save(out / "itemknn", info)
+    return {"out": str(out), "metrics": metrics, "training": training, "data": info,
+            "final_loss": result.epoch_loss[-1] if result.epoch_loss else None}
