@@ -44,15 +44,17 @@ def event_rows(site_id: int, items: dict[str, DemoItem], sessions: list[list[str
     return rows
 
 
-def seed_demo(engine: Engine, site_id: int, *, progress=None) -> dict:
-    """Import the catalogue (always: an upsert) and, when the site has no events yet, the generated visits."""
-    catalog = demo_catalog()
+def seed_demo(engine: Engine, site_id: int, kind: str, *, progress=None) -> dict:
+    """Import the catalogue of ``kind`` ("product": the shop, "video": the video site; always: an upsert) and,
+    when the site has no events yet, the generated visits."""
+    catalog = [it for it in demo_catalog() if it.kind == kind]
     with engine.begin() as conn:
         upsert_items(conn, site_id, [clean_item(it.record()) for it in catalog])
         have = conn.execute(select(func.count()).select_from(Event).where(Event.site_id == site_id)).scalar()
     if have:
         return {"items": len(catalog), "events": 0, "sessions": 0, "already_seeded": have}
-    sessions = demo_sessions(catalog)
+    sessions = demo_sessions(catalog, n_shop=16_000 if kind == "product" else 0,
+                             n_video=8_000 if kind == "video" else 0)
     rows = event_rows(site_id, {it.id: it for it in catalog}, sessions, end_ms=now_ms())
     for start in range(0, len(rows), CHUNK):
         with engine.begin() as conn:

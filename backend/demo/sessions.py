@@ -75,8 +75,8 @@ def demo_sessions(items: list[DemoItem], n_shop: int = 16_000, n_video: int = 8_
                   seed: int = 2024) -> list[list[str]]:
     """Shop and video visits interleaved as they would arrive (deterministic for a given seed)."""
     rng = random.Random(seed)
-    shop = shop_sessions([it for it in items if it.kind == "product"], n_shop, rng)
-    video = video_sessions([it for it in items if it.kind == "video"], n_video, rng)
+    shop = shop_sessions([it for it in items if it.kind == "product"], n_shop, rng) if n_shop else []
+    video = video_sessions([it for it in items if it.kind == "video"], n_video, rng) if n_video else []
     merged = shop + video
     rng.shuffle(merged)
     return merged

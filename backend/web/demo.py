@@ -20,8 +20,11 @@ from backend.store.models import Site
 from backend.web.http import services
 
 DEMO_DIR = REPO_ROOT / "static" / "demo"
-DEMO_SITE = "demo"
+DEMO_SITES = {"shop": "demo-shop", "video": "demo-video"}
 templates = Jinja2Templates(directory=str(DEMO_DIR / "templates"))
+# The demo pages run under a strict policy, as a careful site would: no inline scripts or styles anywhere.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 templates.env.filters["urlquote"] = lambda s: quote(str(s), safe="")
 
 
@@ -30,80 +33,86 @@ def _demo_items() -> dict:
     return {it.id: it for it in demo_catalog()}
 
 
-async def _site(request: Request) -> tuple[int, str] | None:
-    """(site id, publishable key) of the demo site, looked up once per process."""
+async def _site(request: Request, section: str) -> tuple[int, str] | None:
+    """(site id, publishable key) of the demo shop or video site, looked up once per process."""
     state = request.app.state
-    if getattr(state, "demo_site", None) is None:
+    cache = getattr(state, "demo_sites", None)
+    if cache is None:
         engine = services(request).engine
 
         def lookup():
             with engine.connect() as conn:
-                return conn.execute(select(Site.id, Site.publishable_key).where(Site.name == DEMO_SITE)).first()
+                rows = conn.execute(select(Site.name, Site.id, Site.publishable_key)
+                                    .where(Site.name.in_(DEMO_SITES.values()))).all()
+            return {r.name: (r.id, r.publishable_key) for r in rows}
 
-        row = await run_in_threadpool(lookup)
-        if row is None:
+        cache = await run_in_threadpool(lookup)
+        if len(cache) < len(DEMO_SITES):
             return None
-        state.demo_site = (row.id, row.publishable_key)
-    return state.demo_site
+        state.demo_sites = cache
+    return cache[DEMO_SITES[section]]
 
 
-async def _render(request: Request, template: str, **context) -> Response:
-    site = await _site(request)
+async def _snapshot(request: Request, section: str):
+    site = await _site(request, section)
     if site is None:
-        return Response("The demo is not set up: run `make demo` (or `upnext demo`).", status_code=503,
-                        media_type="text/plain")
-    snapshot = await run_in_threadpool(services(request).catalog.snapshot, site[0])
-    items = [m for m in snapshot.items.values()]
-    return templates.TemplateResponse(request, template, {"key": site[1], "items": items, **context,
-                                                          "snapshot": snapshot})
+        return None, None
+    return site, await run_in_threadpool(services(request).catalog.snapshot, site[0])
 
 
-def _kind(meta) -> str:
-    return "video" if meta.id.startswith("V-") else "product"
+NOT_SET_UP = Response("The demo is not set up: run `make demo` (or `upnext demo`).", status_code=503,
+                      media_type="text/plain")
+
+
+async def _render(request: Request, section: str, template: str, **context) -> Response:
+    site, snap = await _snapshot(request, section)
+    if site is None:
+        return NOT_SET_UP
+    return templates.TemplateResponse(request, template, {"key": site[1], "items": list(snap.items.values()),
+                                                          "snapshot": snap, **context},
+                                      headers={"Content-Security-Policy": CSP})
 
 
 async def index(request: Request) -> Response:
-    return await _render(request, "index.html")
+    return await _render(request, "shop", "index.html")
 
 
 async def shop_home(request: Request) -> Response:
-    return await _render(request, "shop_home.html")
+    return await _render(request, "shop", "shop_home.html")
 
 
 async def shop_category(request: Request) -> Response:
-    return await _render(request, "shop_category.html", category=request.path_params["category"])
+    return await _render(request, "shop", "shop_category.html", category=request.path_params["category"])
 
 
 async def shop_product(request: Request) -> Response:
-    site = await _site(request)
+    site, snap = await _snapshot(request, "shop")
     if site is None:
-        return await _render(request, "index.html")
-    snap = await run_in_threadpool(services(request).catalog.snapshot, site[0])
+        return NOT_SET_UP
     item = snap.get(request.path_params["item_id"])
-    if item is None or _kind(item) != "product":
+    if item is None:
         return Response("No such product.", status_code=404, media_type="text/plain")
-    return await _render(request, "shop_product.html", item=item)
+    return await _render(request, "shop", "shop_product.html", item=item)
 
 
 async def shop_cart(request: Request) -> Response:
-    return await _render(request, "shop_cart.html")
+    return await _render(request, "shop", "shop_cart.html")
 
 
 async def video_home(request: Request) -> Response:
-    return await _render(request, "video_home.html")
+    return await _render(request, "video", "video_home.html")
 
 
 async def video_watch(request: Request) -> Response:
-    site = await _site(request)
+    site, snap = await _snapshot(request, "video")
     if site is None:
-        return await _render(request, "index.html")
-    snap = await run_in_threadpool(services(request).catalog.snapshot, site[0])
+        return NOT_SET_UP
     item = snap.get(request.path_params["item_id"])
-    if item is None or _kind(item) != "video":
+    if item is None:
         return Response("No such video.", status_code=404, media_type="text/plain")
     demo = _demo_items().get(item.id)
     duration = demo.attributes["duration_s"] if demo else 600
-    return await _render(request, "video_watch.html", item=item, duration=duration)
+    return await _render(request, "video", "video_watch.html", item=item, duration=duration)
 
 
 async def image(request: Request) -> Response:
