@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -27,6 +26,9 @@ log = logging.getLogger(__name__)
 
 CATALOG_POLL_S = 1.0
 MODEL_POLL_S = 2.0
+# Threads answering recommendations: kernels release the GIL, and requests waiting together are scored in one
+# pass (serving/batching.py), so more threads than cores let passes fill up under load.
+REC_THREADS = 16
 
 
 @dataclass
@@ -67,8 +69,8 @@ class Services:
                   key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
                   session_limiter=RateLimiter(settings.rate_session_events, 4 * settings.rate_session_events),
                   catalog=CatalogCache(engine), placements=PlacementDirectory(engine),
-                  models=SiteModels(settings.state_mb << 20),
-                  rec_pool=ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="recommend"),
+                  models=SiteModels(settings.state_mb << 20, item_matrix=settings.item_matrix),
+                  rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
         svc.event_listeners.append(svc._advance_states)
         return svc

@@ -34,6 +34,9 @@ class Settings:
     retention_days: int = _spec(90, "events older than this many days are purged", lo=1, hi=36500)
     purge_interval_s: float = _spec(3600.0, "how often the server purges old events", lo=1, hi=86400 * 7)
     state_mb: int = _spec(256, "memory budget of the in-memory session states, MiB", lo=1, hi=1 << 20)
+    item_matrix: str = _spec("auto", "scoring copy of the item matrix: float32, float16 (half the memory "
+                                     "traffic), or auto (float16 from 16M values)", choices=("auto", "float32",
+                                                                                            "float16"))
     commit_interval_ms: float = _spec(2.0, "group commit: longest wait for more events", lo=0, hi=1000)
     commit_max_events: int = _spec(5000, "group commit: most events in one transaction", lo=1, hi=1_000_000)
     max_pending_events: int = _spec(50_000, "events waiting for commit before 503", lo=100, hi=10_000_000)

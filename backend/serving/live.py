@@ -20,7 +20,8 @@ import numpy as np
 from sqlalchemy import Engine
 
 from backend.artifact import ArtifactError, load_artifact
-from backend.serving.engine import GRU4RecEngine
+from backend.serving.batching import ScoreBatcher
+from backend.serving.engine import FORMAT, GRU4RecEngine
 from backend.serving.registry import LiveModel, ModelRegistry
 from backend.store.trained_models import live_models
 
@@ -34,6 +35,7 @@ class SiteModel:
     live: LiveModel
     popular: np.ndarray               # (m,) int64 engine item indices, most popular first
     neighbours: np.ndarray | None     # (n_items, k) int64 engine item indices per item, -1 = none
+    scorer: ScoreBatcher              # top-k of concurrent requests in shared passes
 
     @property
     def engine(self) -> GRU4RecEngine:
@@ -73,11 +75,24 @@ def _remap_values(engine: GRU4RecEngine, item_ids: list[str], values: np.ndarray
     return out
 
 
+FLOAT16_FROM = 16_000_000    # "auto": item matrices of at least this many values are scored from a float16 copy
+
+
+def load_engine(path: str | Path, *, item_matrix: str = "auto") -> GRU4RecEngine:
+    """Load an engine; ``item_matrix`` "auto" halves the bytes read per request on large catalogues (float16
+    copy of the item matrix) and keeps float32 on small ones, where it changes nothing measurable."""
+    art = load_artifact(path, expect_format=FORMAT)
+    if item_matrix == "auto":
+        n, h = art["Wy"].shape
+        item_matrix = "float16" if n * h >= FLOAT16_FROM else "float32"
+    return GRU4RecEngine(art, item_matrix=item_matrix)
+
+
 class SiteModels:
     """site id -> SiteModel. Reads never block; loads happen on the caller's thread (start-up or the sync task)."""
 
-    def __init__(self, state_budget_bytes: int, *, item_matrix: str = "float32"):
-        self._registry = ModelRegistry(state_budget_bytes, item_matrix=item_matrix)
+    def __init__(self, state_budget_bytes: int, *, item_matrix: str = "auto"):
+        self._registry = ModelRegistry(state_budget_bytes, item_matrix=item_matrix, load=load_engine)
         self._models: dict[int, SiteModel] = {}
         self._failed: dict[int, int] = {}     # site -> model id that was refused (not retried until it changes)
         self._lock = threading.Lock()
@@ -95,7 +110,7 @@ class SiteModels:
                 log.warning("model fallbacks refused; serving without item-to-item",
                             extra={"site": site_id, "path": str(path), "reason": str(exc)})
                 popular, neighbours = popular_from_manifest(live.engine), None
-            model = SiteModel(model_id, live, popular, neighbours)
+            model = SiteModel(model_id, live, popular, neighbours, ScoreBatcher(live.engine))
             self._models[site_id] = model          # the swap: one assignment
             return model
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from backend.serving.catalog import CatalogSnapshot
 from backend.serving.live import SiteModel
-from backend.serving.state import RECENT
+from backend.serving.state import RECENT, history_matches
 from backend.store.placements import PlacementConfig
 
 ALGORITHM_NAMES = {"gru4rec_next": "gru4rec", "gru4rec_sequence": "gru4rec_sequence",
@@ -104,7 +104,7 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: SiteModel | None, sn
             state = _state(model, req.session, known, len(seq) < RECENT)
             exclude = np.fromiter(pick.excluded, dtype=np.int64, count=len(pick.excluded))
             if cfg.algorithm == "gru4rec_next":
-                items, _ = eng.top_k(state, n, exclude, allowed)
+                items, _ = model.scorer.top_k(state, n, exclude, allowed)
             else:
                 items, _ = eng.rollout(state, n, exclude, allowed)
             pick.offer(items, algorithm)
@@ -168,11 +168,27 @@ def _allowed(cfg: PlacementConfig, model: SiteModel, snap: CatalogSnapshot, item
     return (None if mask.all() else mask), removed
 
 
+CATCH_UP = 3   # memory one to three pages behind the request's history is advanced, not rebuilt
+
+
 def _state(model: SiteModel, session: str | None, known: np.ndarray, complete: bool) -> np.ndarray:
-    eng = model.engine
+    """The session's state after ``known``: memory's when it matches the history, memory's advanced by the last
+    few items when it is just behind (the page's view event is still on its way), else rebuilt from history."""
+    eng, states = model.engine, model.live.states
     if session is None:
         return eng.state_from_history(known)
-    held, _ = model.live.states.resolve(session, known, complete, eng.state_from_history)
+    held = states.get(session)
+    if held is not None:
+        for behind in range(0, min(CATCH_UP, len(known) - 1) + 1):
+            if history_matches(held, known[:len(known) - behind], complete):
+                state = held.state
+                for item in known[len(known) - behind:]:
+                    state = eng.advance(state, item)
+                if behind:
+                    states.put(session, state, np.append(held.recent, known[len(known) - behind:]),
+                               held.seen + behind)
+                return state
+    held, _ = states.resolve(session, known, complete, eng.state_from_history)
     return held.state
 
 

@@ -125,3 +125,17 @@ def test_without_a_model_the_newest_catalogue_items_answer(model):
 def test_a_site_without_catalogue_gets_model_items_without_metadata(model):
     ans = ask(model, snapshot(catalogue=False), n=4, history=("item-1",))
     assert len(ans.item_ids) == 4 and ans.fallback is None
+
+
+def test_memory_a_page_behind_is_advanced_to_the_requests_history(model):
+    session = "behindbehindbehindbeh1"
+    first = ("item-1", "item-2")
+    ask(model, n=5, session=session, history=first)
+    assert model.live.states.get(session).seen == 2
+    later = first + ("item-3", "item-4")              # the two view events have not reached this process
+    ans = ask(model, n=5, session=session, history=later)
+    held = model.live.states.get(session)
+    assert held.seen == 4 and held.recent.tolist() == [1, 2, 3, 4]
+    eng = model.engine
+    np.testing.assert_allclose(held.state, eng.state_from_history([1, 2, 3, 4]), rtol=1e-5, atol=1e-6)
+    assert ans.item_ids == ask(model, n=5, history=later).item_ids    # same as a stateless answer
