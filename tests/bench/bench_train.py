@@ -2,11 +2,14 @@
 step against the fused fast step in the same run (alternating, so both see the same machine load).
 
     .venv/bin/python tests/bench/bench_train.py [--reps 3] [--only rsc15|diginetica] [--steps N]
+                                                [--reference-threads N]
 
 rsc15: the issue's fidelity setting on rsc15-100k, one full epoch per run (52,484 events).
 diginetica: the Diginetica preset (layers 512, batch 128, 2048 samples) on diginetica-srgnn, the first
 ``--steps`` steps (default 300 = 38,400 events) of an epoch per run. Events = training pairs (input -> next item).
-The reference step runs with torch's default threads; the fast one picks its BLAS threads by measuring.
+The reference step runs with torch's default threads (or --reference-threads: on a busy machine torch's
+spinning OpenMP threads collapse to a few hundred events/s); the fast one picks its BLAS threads by measuring.
+Figures depend on what else runs: the load average is printed before and after.
 """
 from __future__ import annotations
 
@@ -66,11 +69,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", choices=list(SETTINGS))
     ap.add_argument("--steps", type=int, help="steps per run (default: a full epoch for rsc15, 300 for diginetica)")
+    ap.add_argument("--reference-threads", type=int, help="torch threads of the reference step (default: torch's)")
     args = ap.parse_args()
+    if args.reference_threads:
+        import torch
+
+        torch.set_num_threads(args.reference_threads)
     print(f"# {' '.join([Path(sys.executable).name, *sys.argv])}  (cores: {len(os.sched_getaffinity(0))}, "
           f"load average {os.getloadavg()[0]:.2f})")
     for name in [args.only] if args.only else SETTINGS:
         measure(name, args.reps, args.steps)
+    print(f"# load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
