@@ -7,6 +7,14 @@ from pathlib import Path
 
 import pytest
 
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips these tests with the reason
+    expect = None
+else:
+    # The machines that run these tests are small and shared: give slow moments room (no test asserts a timing).
+    expect.set_options(timeout=15_000)
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
@@ -39,7 +47,7 @@ def browser():
 def context(browser):
     """A fresh browser context (cookies, storage, routes) for one test."""
     ctx = browser.new_context(viewport={"width": 1100, "height": 800}, locale="en-US")
-    ctx.set_default_timeout(10_000)
+    ctx.set_default_timeout(20_000)
     yield ctx
     ctx.close()
 
