@@ -73,6 +73,7 @@ def set_password(engine: Engine, password: str) -> None:
     """Store a new password hash and end every admin session (all browsers must log in again)."""
     check_new_password(password)
     hashed = hash_password(password)
+    load_credentials(engine)                     # the row exists from here on
     with engine.begin() as conn:
         conn.execute(update(AdminCredentials).where(AdminCredentials.id == ROW_ID).values(
             password_hash=hashed, setup_code_hash=None, updated_ms=now_ms()))

@@ -58,3 +58,11 @@ def test_changing_the_password_ends_every_session(engine, tmp_path):
     assert load_session(engine, token) is not None
     credentials.set_password(engine, "another long password")
     assert load_session(engine, token) is None
+
+
+def test_a_password_can_be_set_before_anything_else_touched_the_row(engine, tmp_path):
+    settings = _settings(tmp_path)
+    credentials.set_password(engine, "set from a script")
+    creds = credentials.load_credentials(engine)
+    assert credentials.password_source(settings, creds) == "stored"
+    assert credentials.check_password(settings, creds, "set from a script")
