@@ -57,7 +57,11 @@
         .then(function (res) { return res.ok ? res.json() : null; })
         .then(function (run) {
           if (!run) return setTimeout(poll, 3000);
-          if (!run.active) { window.location.reload(); return; }
+          if (!run.active) {          // reload without the 'run started' notice, at the runs
+            window.history.replaceState(null, '', window.location.pathname + '#runs');
+            window.location.reload();
+            return;
+          }
           var p = run.progress || {};
           field('status').textContent = run.status;
           field('status').className = 'badge status-' + run.status;

@@ -20,7 +20,7 @@ FORM_MAX_BYTES = 1 << 20
 @auth.admin_view
 async def home(request: Request) -> Response:
     found = await all_sites(request)
-    return redirect(site_url(found[0]) if found else "/admin/sites")
+    return redirect(site_url(found[0]) if found else "/admin/sites", request.query_params.get("notice"))
 
 
 @auth.admin_view

@@ -72,7 +72,7 @@ async def train(request: Request) -> Response:
     except (UpnextError, OSError) as exc:
         return await _render(request, site, sites, error=str(exc), status=400,
                              form={"preset": form.get("preset", ""), "params": form.get("params", "")})
-    return redirect(site_url(site, "models"), "run-started")
+    return redirect(site_url(site, "models"), "run-started", anchor="runs")
 
 
 @admin_view
@@ -84,7 +84,7 @@ async def cancel(request: Request) -> Response:
         await run_in_threadpool(services(request).admin.supervisor.cancel, request.path_params["run_id"], site["id"])
     except UpnextError as exc:
         return error_page(request, 404, "No such run", str(exc))
-    return redirect(site_url(site, "models"), "run-cancelled")
+    return redirect(site_url(site, "models"), "run-cancelled", anchor="runs")
 
 
 @admin_view

@@ -131,8 +131,13 @@ async def preview(request: Request) -> Response:
     if missing:
         return missing
     q = request.query_params
+    name = request.path_params["name"]
     n = q.get("n", "")
+    if not (n.isdigit() and 1 <= int(n) <= MAX_N):
+        # The widget asks for data-n items (default 8) whatever the placement says, so the preview passes the
+        # placement's own count to show what was configured.
+        configs = await run_in_threadpool(list_placements, services(request).engine, site["id"])
+        n = str(next((c.n for c in configs if c.name == name), ""))
     return page(request, "preview.html", {
-        "site": site, "name": request.path_params["name"], "item": q.get("item", "")[:256],
-        "n": n if n.isdigit() and 1 <= int(n) <= MAX_N else "", "heading": q.get("title", "")[:200]},
-        frameable=True)
+        "site": site, "name": name, "item": q.get("item", "")[:256], "n": n,
+        "heading": q.get("title", "")[:200]}, frameable=True)

@@ -58,9 +58,10 @@ def page(request: Request, template: str, context: dict | None = None, *, status
     return response
 
 
-def redirect(url: str, notice: str | None = None, subject: str | None = None, **params) -> Response:
+def redirect(url: str, notice: str | None = None, subject: str | None = None, *, anchor: str = "",
+             **params) -> Response:
     query = {k: v for k, v in {"notice": notice, "subject": subject, **params}.items() if v is not None}
-    target = url + ("?" + urlencode(query) if query else "")
+    target = url + ("?" + urlencode(query) if query else "") + (f"#{anchor}" if anchor else "")
     return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
 

@@ -2,6 +2,8 @@
 applied by every server process within seconds), the admin password, and the other settings for reference."""
 from __future__ import annotations
 
+import os
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +33,7 @@ async def _render(request: Request, *, errors: dict | None = None, password_erro
     return page(request, "settings.html", {
         "title": "Settings", "active": "settings", "sites": await all_sites(request), "rows": rows,
         "others": others, "password_source": creds_store.password_source(svc.settings, creds),
-        "password_error": password_error}, status=status)
+        "password_error": password_error, "pid": os.getpid()}, status=status)
 
 
 def _hide_password(url: str) -> str:

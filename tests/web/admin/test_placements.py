@@ -52,7 +52,7 @@ def test_the_preview_embeds_the_widget_with_the_sites_key(admin, shop):
     assert html.index('src="/admin/static/preview.js"') < html.index('src="/w.js"')     # GPC before the widget
     assert f'data-key="{shop.publishable_key}"' in html
     assert 'data-upnext="next" data-item="SKU-1" data-n="3" data-title="Hi &lt;b&gt;"' in html
-    assert 'data-n="' not in admin.get(f"/admin/sites/{shop.site_id}/placements/next/preview?n=99").text
+    assert 'data-n="6"' in admin.get(f"/admin/sites/{shop.site_id}/placements/next/preview?n=99").text
 
 
 def test_unknown_sites_are_not_found(admin, shop):
