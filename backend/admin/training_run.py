@@ -3,7 +3,7 @@
     take the run (queued -> running), start the heartbeat thread
     export the site's sessions; hold out the newest day (holdout.py)
     train the GRU4Rec bundle on the days before (GRU4Rec + item-kNN + popularity), scoring it on the held-out day
-    score the bundle's popularity and item-kNN on the same day
+    score the bundle's popularity and item-kNN on the same day, and the site's live and newest models too
     check that serving can load it; register it as a model of the site (not live)
     scheduled runs (``gate``): promote it if it passes the gate against the live model (gate.py)
 
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 1.0
 NICENESS = 10          # training yields the CPU to serving on the same machine
+OTHER_MODELS = 4       # besides the live one, this many of the newest models are scored on the run's day
 
 
 class RunStopped(BaseException):
@@ -150,14 +151,35 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
     baselines = baseline_metrics(out, split.test)
     beat.set("checking")
     check_servable(out)
+    beat.set("comparing")
+    others = score_site_models(engine, run.site_id, split.test)
     metrics = {**summary["metrics"], "heldout": split.info, "baselines": baselines, "run_id": run.id}
     model_id = register_model(engine, run.site_id, out, "gru4rec", params=params.as_dict(), metrics=metrics)
     result = {"model_id": model_id, "heldout": split.info, "data": summary["data"],
-              "training": summary["training"], "metrics": {"gru4rec": summary["metrics"], **baselines}}
+              "training": summary["training"], "metrics": {"gru4rec": summary["metrics"], **baselines},
+              "other_models": others}
     if run.gate:
         beat.set("gate")
         result["gate"] = apply_gate(engine, run.site_id, model_id, out, split.test)
     return result
+
+
+def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MODELS) -> dict[str, dict]:
+    """The site's live model and its newest other models scored on this run's held-out day, by model id (str,
+    JSON keys): {"recall@20", "mrr@20", "predictions"} or {"error"} for an artifact that cannot be read."""
+    from backend.admin.holdout import gru4rec_metrics
+    from backend.store.trained_models import list_models
+
+    records = list_models(engine, site_id)
+    chosen = [m for m in records if m.live] + [m for m in records if not m.live][:limit]
+    out = {}
+    for m in chosen:
+        try:
+            scores = gru4rec_metrics(m.path, test)
+            out[str(m.id)] = {k: scores[k] for k in ("recall@20", "mrr@20", "predictions")}
+        except Exception as exc:  # a deleted or foreign artifact: say so, it does not stop the run
+            out[str(m.id)] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    return out
 
 
 def check_servable(path: Path) -> None:

@@ -228,6 +228,3 @@ class TrainingSchedule(Base):
     last_run_id: Mapped[int | None] = mapped_column(Integer)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
-
-# the overview's per-site counts over recent minutes read this index only (0003)
-Index("ix_events_site_received", Event.site_id, Event.received_ms)

@@ -89,15 +89,9 @@ def upgrade() -> None:
                               sqlite_where=sa.text("status IN ('queued', 'running')"),
                               postgresql_where=sa.text("status IN ('queued', 'running')"))
 
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.create_index('ix_events_site_received', ['site_id', 'received_ms'], unique=False)
-
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_site_received')
-
     with op.batch_alter_table('training_runs', schema=None) as batch_op:
         batch_op.drop_index('uq_training_runs_active_site')
         batch_op.drop_index('ix_training_runs_status')

@@ -12,6 +12,7 @@ import pytest
 
 from backend.admin import runs
 from backend.admin.supervisor import RunSupervisor
+from backend.commands.publish import publish_artifact
 from backend.gru4rec.params import ParamsError
 from backend.settings import Settings
 from backend.store.db import make_engine
@@ -54,15 +55,16 @@ def training(run):
     return run.phase == "training" and run.progress.get("pairs_done", 0) > 0
 
 
-def test_a_run_trains_scores_on_the_held_out_day_and_registers_its_model(world):
+def test_a_run_trains_scores_on_the_held_out_day_and_registers_its_model(world, tmp_path):
     engine, site_id, supervisor, settings = world
     seed_visits(engine, site_id, sessions=300, days=3)
+    live = publish_artifact(engine, site_id, _random_model_of_the_shop(tmp_path / "live"))
     run = wait(supervisor, supervisor.start_run(site_id, TINY), finished)
     assert run.status == "succeeded", run.error
     assert run.progress["epoch"] == 1 and run.progress["fraction"] == 1.0
     assert Path(run.log_path).exists() and run.pid and run.host == socket.gethostname()
     model = next(m for m in list_models(engine, site_id) if m.id == run.model_id)
-    assert not model.live                                                  # a manual run waits for a promote
+    assert not model.live and live_models(engine)[site_id].id == live      # a manual run waits for a promote
     assert model.params["layers"] == [16] and Path(model.path).is_dir()
     assert model.metrics["heldout"]["kind"] == "day" and model.metrics["heldout"]["sessions"] >= 90
     assert 0 < model.metrics["recall@20"] <= 1 and model.metrics["run_id"] == run.id
@@ -72,6 +74,20 @@ def test_a_run_trains_scores_on_the_held_out_day_and_registers_its_model(world):
     # the visits follow a fixed successor 80% of the time: item-kNN learns it, popularity cannot
     assert scores["itemknn"]["recall@20"] > scores["popular"]["recall@20"]
     assert run.result["data"]["sessions"] + model.metrics["heldout"]["sessions"] == 300
+    # the live model is scored on the same day, on the same predictions (both know every item)
+    other = run.result["other_models"][str(live)]
+    assert other["predictions"] == scores["gru4rec"]["predictions"] and 0 <= other["recall@20"] <= 1
+
+
+def _random_model_of_the_shop(path):
+    """Random GRU4Rec weights over the shop's 40 items."""
+    from backend.artifact import save_artifact
+    from tests.kernels.random_model import random_gru4rec
+    from tests.support.visits import item_id
+
+    manifest, arrays = random_gru4rec(40, [8], seed=5)
+    manifest["item_ids"] = [item_id(i) for i in range(40)]
+    return save_artifact(path, manifest, arrays)
 
 
 def test_a_gated_run_goes_live_when_nothing_is_live(world):

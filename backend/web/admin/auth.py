@@ -169,7 +169,13 @@ async def change_password(request: Request, current: str, new: str, again: str) 
     creds = await _credentials(request)
     if creds_store.password_source(svc.settings, creds) == "env":
         return "The password comes from UPNEXT_ADMIN_PASSWORD: change it there."
+    throttle = LoginThrottle(svc.engine, creds.secret)        # guesses here count as failed logins
+    address = request.client.host if request.client else None
+    verdict = await run_in_threadpool(throttle.check, address)
+    if not verdict.allowed:
+        return verdict.message
     if not creds_store.check_password(svc.settings, creds, current):
+        await run_in_threadpool(throttle.failed, address)
         return "The current password is wrong."
     if new != again:
         return "The two new passwords differ."

@@ -40,11 +40,29 @@ async def _render(request: Request, site: dict, sites: list, *, error: str | Non
     live = next((m for m in models if m.live), None)
     can_roll_back = live is not None and any(not m.live and m.promoted_ms <= live.promoted_ms for m in promoted)
     tails = {r.id: log_tail(r.log_path, 1500) for r in runs if r.status == "failed"}
+    newest = next((r for r in runs if r.status == "succeeded" and "other_models" in r.result), None)
     return page(request, "models.html", {
         "title": f"Models of {site['name']}", "site": site, "sites": sites, "active": "models", "runs": runs,
         "models": models, "live": live, "schedule": schedule, "presets": list(PRESETS), "error": error,
-        "schedule_error": schedule_error, "can_roll_back": can_roll_back, "tails": tails, "form": form or {}},
+        "schedule_error": schedule_error, "can_roll_back": can_roll_back, "tails": tails, "form": form or {},
+        "newest": newest, "newest_rows": _newest_rows(newest, {m.id: m for m in models})},
         status=status)
+
+
+def _newest_rows(run, models: dict) -> list[dict]:
+    """Every model scored on the newest held-out day (that of the latest successful run), then the baselines."""
+    if run is None:
+        return []
+    scores = run.result.get("metrics", {})
+    rows = [{"label": f"#{run.result.get('model_id')}", "note": "trained by this run", "live":
+             models.get(run.result.get("model_id")) is not None and models[run.result["model_id"]].live,
+             **scores.get("gru4rec", {})}]
+    for model_id, other in sorted(run.result.get("other_models", {}).items(), key=lambda kv: -int(kv[0])):
+        record = models.get(int(model_id))
+        rows.append({"label": f"#{model_id}", "note": "", "live": bool(record and record.live), **other})
+    rows += [{"label": "Popularity", "note": "fitted by this run", "live": False, **scores.get("popular", {})},
+             {"label": "Item-kNN", "note": "fitted by this run", "live": False, **scores.get("itemknn", {})}]
+    return rows
 
 
 async def _site(request: Request):

@@ -43,6 +43,8 @@ def test_train_now_then_promote_and_roll_back(admin, shop, engine, tmp_path):
 
     page = admin.get(base + "/models").text
     assert f'id="model-{new}"' in page and "Promote" in page
+    newest_day = page.split('id="newest-day"')[1].split("</section>")[0]
+    assert f"#{new}" in newest_day and f"#{old}" in newest_day and "Item-kNN" in newest_day
     record = next(m for m in list_models(engine, shop.site_id) if m.id == new)
     assert f"{record.metrics['recall@20']:.4f}" in page
     assert f"{record.metrics['baselines']['itemknn']['recall@20']:.4f}" in page

@@ -1,6 +1,7 @@
 """The settings page: overrides applied to the running server, refused values, the password."""
 from backend.admin.app_settings import load_overrides
 from backend.admin.sessions import load_session
+from backend.admin.throttle import PER_CLIENT
 from tests.web.admin.conftest import PASSWORD, log_in
 
 
@@ -67,4 +68,9 @@ def test_a_stored_password_is_changed_and_other_browsers_are_logged_out(db_url, 
         other.cookies.clear()
         assert log_in(other, "the first password").status_code == 401
         assert log_in(other, "the second password").status_code == 303
+        form.update(current="the second password", csrf=form_token(me.get("/admin/settings").text))
+        for _ in range(PER_CLIENT):                  # wrong current passwords are throttled like logins
+            me.post("/admin/settings/password", data={**form, "current": "guess"})
+        r = me.post("/admin/settings/password", data=form)
+        assert r.status_code == 400 and "Too many failed logins" in r.text
     engine.dispose()
