@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from admin_server import TINY, log_in, start_server
 from backend.commands.publish import publish_artifact
 from backend.store.items import count_items
-from backend.store.placements import list_placements
-from backend.store.trained_models import live_models, list_models
+from backend.store.placements import PlacementConfig, list_placements, save_placement
+from backend.store.trained_models import list_models, live_models, promote
 from tests.kernels.random_model import save_random_gru4rec
 from tests.support.visits import item_id
 
@@ -90,6 +90,8 @@ def test_import_a_catalogue_with_a_validation_report(shop, page, screenshot, tmp
 
 def test_create_a_placement_and_preview_it(shop, page, screenshot):
     server, engine, keys, _ = shop
+    sent_events = []
+    page.on("request", lambda r: sent_events.append(r.url) if "/v1/events" in r.url else None)
     log_in(page, server.url)
     page.get_by_role("link", name="Placements", exact=True).click()
     page.get_by_role("link", name="New placement").click()
@@ -110,7 +112,8 @@ def test_create_a_placement_and_preview_it(shop, page, screenshot):
     expect(preview.get_by_role("region", name="Bought together")).to_be_visible()
     page.get_by_label("Title").fill("Live title")                       # the preview follows the form
     expect(preview.get_by_role("region", name="Live title")).to_be_visible()
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(1500)            # an impression would be sent by now (batches leave within 1 s)
+    assert sent_events == []               # the preview is a visitor with Global Privacy Control: no events
     screenshot(page.locator("body"), "admin-placement-edit")
     page.get_by_role("link", name="Back to the list").click()
     expect(page.locator("table").get_by_role("link", name="also-bought")).to_be_visible()
@@ -152,6 +155,12 @@ def test_train_promote_and_roll_back(shop, page, screenshot):
 
 def test_screenshots_of_the_other_pages(shop, page, browser, screenshot):
     server, engine, keys, _ = shop
+    save_placement(engine, keys.site_id, PlacementConfig("next", algorithm="gru4rec_next", n=6,
+                                                         title="Customers went on to"))
+    trained = [m for m in list_models(engine, keys.site_id) if m.metrics.get("heldout")]
+    if trained:                                      # the simulator then shows a GRU4Rec model's answers
+        promote(engine, keys.site_id, trained[0].id)
+        _eventually(lambda: recommend(server, keys, "next", [item_id(3)])["fallback"] is None, "the model")
     log_in(page, server.url)
     page.get_by_role("link", name="Simulator").click()
     page.get_by_role("link", name=re.compile(r"^SKU-010 ")).first.click()
