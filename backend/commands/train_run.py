@@ -16,12 +16,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from backend.admin.training_run import execute
+    from backend.errors import UpnextError
     from backend.logs import configure
-    from backend.store.db import engine_from_settings
+    from backend.store.db import check_current, engine_from_settings
 
     configure(settings.log_level, settings.log_format)
     engine = engine_from_settings(settings)
     try:
+        try:
+            check_current(engine)
+        except RuntimeError as exc:
+            raise UpnextError(str(exc)) from None
         status = execute(engine, settings, args.run_id)
     finally:
         engine.dispose()

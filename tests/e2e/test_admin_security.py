@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from admin_server import PASSWORD, log_in, start_server
+from admin_server import log_in, start_server
 from backend.admin.credentials import SETUP_CODE_FILE
 from backend.admin.throttle import PER_CLIENT
 from backend.store.items import clean_item, upsert_items
