@@ -1,4 +1,5 @@
 """An app with an admin password from the environment, a site, and clients logged in or not."""
+import contextlib
 import re
 
 import pytest
@@ -50,3 +51,13 @@ def admin(anonymous):
 @pytest.fixture
 def svc(anonymous):
     return anonymous.app.state.services
+
+
+@contextlib.contextmanager
+def another_browser(app, **kw):
+    """Another client of the same running app (its lifespan is not started again), closed afterwards."""
+    client = TestClient(app, base_url="http://testserver", follow_redirects=False, **kw)
+    try:
+        yield client
+    finally:
+        client.close()

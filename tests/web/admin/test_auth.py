@@ -11,7 +11,7 @@ from backend.app import create_app
 from backend.settings import Settings
 from backend.store.placements import list_placements
 from backend.web.admin.csrf import sign_form_token
-from tests.web.admin.conftest import PASSWORD, form_token, log_in
+from tests.web.admin.conftest import PASSWORD, another_browser, form_token, log_in
 
 PAGES = ["/admin/", "/admin/sites", "/admin/settings", "/admin/sites/{id}/", "/admin/sites/{id}/placements",
          "/admin/sites/{id}/new-placement", "/admin/sites/{id}/catalog", "/admin/sites/{id}/models",
@@ -96,9 +96,9 @@ def test_state_changes_without_the_sessions_csrf_token_are_refused(admin, shop, 
 
 
 def test_another_sessions_csrf_token_does_not_work(admin, shop, admin_settings):
-    other = TestClient(admin.app, follow_redirects=False)      # same app, another browser
-    log_in(other)
-    other_token = form_token(other.get("/admin/settings").text)
+    with another_browser(admin.app) as other:
+        log_in(other)
+        other_token = form_token(other.get("/admin/settings").text)
     assert other_token != admin.csrf
     r = admin.post("/admin/settings", data={"csrf": other_token, "retention_days": "5"})
     assert r.status_code == 403
@@ -110,8 +110,8 @@ def test_logins_are_throttled_per_client_with_a_clear_message(anonymous):
     r = log_in(anonymous)                                   # even the right password waits
     assert r.status_code == 429 and "Too many failed logins from your address" in r.text
     assert int(r.headers["retry-after"]) > 0 and "set-cookie" not in r.headers
-    elsewhere = TestClient(anonymous.app, follow_redirects=False, client=("203.0.113.9", 4000))
-    assert log_in(elsewhere).status_code == 303
+    with another_browser(anonymous.app, client=("203.0.113.9", 4000)) as elsewhere:
+        assert log_in(elsewhere).status_code == 303
 
 
 def test_logout_ends_the_session(admin):

@@ -44,13 +44,12 @@ def test_a_stored_password_is_changed_and_other_browsers_are_logged_out(db_url, 
     from backend.app import create_app
     from backend.settings import Settings
     from backend.store.db import make_engine
-    from tests.web.admin.conftest import form_token
+    from tests.web.admin.conftest import another_browser, form_token
 
     settings = Settings.from_env({}, database_url=db_url, data_dir=str(tmp_path / "var"))
     engine = make_engine(db_url)
     finish_setup(engine, settings, "the first password")
-    with TestClient(create_app(settings), follow_redirects=False) as me:
-        other = TestClient(me.app, follow_redirects=False)
+    with TestClient(create_app(settings), follow_redirects=False) as me, another_browser(me.app) as other:
         assert log_in(me, "the first password").status_code == 303
         assert log_in(other, "the first password").status_code == 303
         csrf = form_token(me.get("/admin/settings").text)
