@@ -12,7 +12,7 @@ from starlette.routing import Route
 from backend.metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
-from backend.web import catalog, demo, events, ops, recommend, widget
+from backend.web import admin, catalog, demo, events, ops, recommend, widget
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def routes() -> list[Route]:
         Route("/metrics", ops.metrics, methods=["GET"]),
         *widget.routes(),
         *demo.routes(),
+        *admin.routes(),
     ]
 
 

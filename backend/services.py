@@ -10,6 +10,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import Engine
 
+from backend.admin.runtime import AdminRuntime
 from backend.metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.serving.catalog import CatalogCache
@@ -52,6 +53,7 @@ class Services:
     # called after catalogue writes: (site_id, item ids)
     catalog_listeners: list[Callable] = field(default_factory=list)
     background: list[asyncio.Task] = field(default_factory=list)
+    admin: "AdminRuntime | None" = None  # training runs, retraining schedule, settings overrides
 
     # ------------------------------------------------------------------ life cycle
 
@@ -73,6 +75,7 @@ class Services:
                   rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
         svc.event_listeners.append(svc._advance_states)
+        svc.admin = AdminRuntime(svc)
         return svc
 
     async def start(self) -> None:
@@ -85,11 +88,13 @@ class Services:
                                    ("catalog-refresh", CATALOG_POLL_S, self._refresh_catalogs),
                                    ("model-sync", MODEL_POLL_S, self._sync_models)):
             self.background.append(asyncio.create_task(_every(period, work, name), name=name))
+        await self.admin.start()
 
     async def stop(self) -> None:
         for task in self.background:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
+        await self.admin.stop()
         pending = self.writer.pending
         await self.writer.stop()          # commits what was accepted before the listeners closed
         await self.served.stop()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Named constraints: SQLite can only alter a constraint it can name (Alembic batch mode).
@@ -139,3 +139,92 @@ class ServedList(Base):
 
     __table_args__ = (Index("ix_served_lists_site_served", "site_id", "served_ms"),
                       Index("ix_served_lists_site_session", "site_id", "session"))
+
+
+# ---------------------------------------------------------------------------------------------- admin (0003)
+
+class AdminCredentials(Base):
+    """The admin login (one row, id 1): the scrypt hash of the password when it was set on the admin page, the
+    hash of the one-time setup code that allows setting it, and the secret that signs the login forms' tokens."""
+    __tablename__ = "admin_credentials"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    setup_code_hash: Mapped[str | None] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(String(64))
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdminSession(Base):
+    """A logged-in admin browser. The cookie holds a random token; only its SHA-256 is stored."""
+    __tablename__ = "admin_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    last_seen_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class AdminLoginFailure(Base):
+    """One failed login, for throttling; ``client`` is a keyed hash of the address, deleted after the window."""
+    __tablename__ = "admin_login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client: Mapped[str] = mapped_column(String(64))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_admin_login_failures_client_at", "client", "at_ms"),
+                      Index("ix_admin_login_failures_at", "at_ms"))
+
+
+class AppSetting(Base):
+    """An override, set on the admin page, of an ``UPNEXT_*`` default (the name is the setting's field name)."""
+    __tablename__ = "app_settings"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrainingRun(Base):
+    """One background training run (its own process): what was asked, its progress, and how it ended.
+
+    status: queued -> running -> succeeded | failed | cancelled. ``heartbeat_ms`` is written by the run process
+    every few seconds; a run whose heartbeat stops is marked failed by any server process."""
+    __tablename__ = "training_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))                 # manual | schedule
+    params: Mapped[str] = mapped_column(Text)                        # preset or parameter string
+    gate: Mapped[bool] = mapped_column(Boolean, default=False)       # promote if it passes the gate
+    status: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str] = mapped_column(String(32), default="")
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+    log_path: Mapped[str | None] = mapped_column(Text)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger)
+    heartbeat_ms: Mapped[int | None] = mapped_column(BigInteger)
+    finished_ms: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_training_runs_site_created", "site_id", "created_ms"),
+                      Index("ix_training_runs_status", "status"),
+                      # at most one queued or running run per site, whichever process starts it
+                      Index("uq_training_runs_active_site", "site_id", unique=True,
+                            sqlite_where=text("status IN ('queued', 'running')"),
+                            postgresql_where=text("status IN ('queued', 'running')")))
+
+
+class TrainingSchedule(Base):
+    """Scheduled retraining of a site; a server process claims a due run by moving ``next_run_ms`` (one wins)."""
+    __tablename__ = "training_schedules"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    every_hours: Mapped[float] = mapped_column(Float, default=24.0)
+    params: Mapped[str] = mapped_column(Text, default="")
+    next_run_ms: Mapped[int] = mapped_column(BigInteger)
+    last_run_id: Mapped[int | None] = mapped_column(Integer)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+

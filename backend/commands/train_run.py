@@ -1,0 +1,34 @@
+"""``upnext train-run RUN_ID``: execute one queued background training run (the admin page's server starts
+it; see backend/admin/training_run.py). Not meant to be typed by hand, but harmless: a run that is not queued
+is left alone."""
+from __future__ import annotations
+
+import argparse
+
+from backend.settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train-run", help="execute a queued training run (started by the server)")
+    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    from backend.admin.training_run import execute
+    from backend.errors import UpnextError
+    from backend.logs import configure
+    from backend.store.db import check_current, engine_from_settings
+
+    configure(settings.log_level, settings.log_format)
+    engine = engine_from_settings(settings)
+    try:
+        try:
+            check_current(engine)
+        except RuntimeError as exc:
+            raise UpnextError(str(exc)) from None
+        status = execute(engine, settings, args.run_id)
+    finally:
+        engine.dispose()
+    print(f"run {args.run_id}: {status}")
+    return 0 if status in ("succeeded", "cancelled") else 1

@@ -1,0 +1,143 @@
+"""Placements: list, create, edit and delete, with a live preview of the rendered widget.
+
+The preview page is served by Upnext itself and embeds /w.js with the site's publishable key, like a site's
+page would. Its recommendation requests are same-origin GETs, which browsers send without an Origin header, so
+the API answers them whatever the site's allowed origins are (as it answers server-to-server requests). Its
+events are POSTs that carry the server's own origin: the API refuses them (403) unless that origin is among the
+site's allowed origins, so previews do not add visits to the training data.
+"""
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.store.placements import (ALGORITHMS, MAX_N, PAGE_KINDS, PlacementConfig, PlacementError,
+                                      delete_placement, list_placements, save_placement)
+from backend.web.admin.auth import admin_view
+from backend.web.admin.render import current_site, error_page, page, redirect, site_url
+from backend.web.http import services
+
+ALGORITHM_LABELS = {"gru4rec_next": "GRU4Rec next: what this visit goes on to",
+                    "gru4rec_sequence": "GRU4Rec sequence: an up-next playlist, step by step",
+                    "item_to_item": "Item-to-item: neighbours of the page's item",
+                    "popular": "Popular: the most viewed items"}
+FALLBACK_CHOICES = {"item_to_item,popular": "item-to-item, then popular",
+                    "popular,item_to_item": "popular, then item-to-item",
+                    "item_to_item": "item-to-item only", "popular": "popular only",
+                    "": "none (the newest catalogue items fill the list)"}
+
+
+def _form_config(form) -> PlacementConfig:
+    try:
+        n = int(str(form.get("n", "")).strip())
+    except ValueError:
+        raise PlacementError(f"item count must be a whole number between 1 and {MAX_N}") from None
+    fallback = str(form.get("fallback", ""))
+    if fallback not in FALLBACK_CHOICES:
+        raise PlacementError("fallback: choose one of the listed orders")
+    return PlacementConfig(name=str(form.get("name", "")).strip(), page_kind=str(form.get("page_kind", "")),
+                           algorithm=str(form.get("algorithm", "")), n=n, title=str(form.get("title", "")).strip(),
+                           exclude_seen="exclude_seen" in form, only_available="only_available" in form,
+                           same_category="same_category" in form,
+                           fallback=tuple(f for f in fallback.split(",") if f)).validated()
+
+
+def _choices() -> dict:
+    return {"page_kinds": PAGE_KINDS, "algorithms": [(a, ALGORITHM_LABELS[a]) for a in ALGORITHMS],
+            "fallbacks": FALLBACK_CHOICES, "max_n": MAX_N}
+
+
+async def _site_or_404(request: Request):
+    site, sites = await current_site(request)
+    if site is None:
+        return None, sites, error_page(request, 404, "No such site", "That site does not exist (any more).")
+    return site, sites, None
+
+
+@admin_view
+async def placements_page(request: Request) -> Response:
+    site, sites, missing = await _site_or_404(request)
+    if missing:
+        return missing
+    configs = await run_in_threadpool(list_placements, services(request).engine, site["id"])
+    return page(request, "placements.html", {"title": f"Placements of {site['name']}", "site": site, "sites": sites,
+                                             "active": "placements", "placements": configs,
+                                             "labels": ALGORITHM_LABELS})
+
+
+@admin_view
+async def edit(request: Request) -> Response:
+    site, sites, missing = await _site_or_404(request)
+    if missing:
+        return missing
+    name = request.path_params.get("name")
+    cfg = PlacementConfig(name="")
+    if name is not None:
+        configs = await run_in_threadpool(list_placements, services(request).engine, site["id"])
+        cfg = next((c for c in configs if c.name == name), None)
+        if cfg is None:
+            return error_page(request, 404, "No such placement", "That placement does not exist (any more).")
+    return _form_page(request, site, sites, cfg, existing=name is not None)
+
+
+def _form_page(request, site, sites, cfg: PlacementConfig, *, existing: bool, error: str | None = None,
+               status: int = 200) -> Response:
+    return page(request, "placement_form.html", {
+        "title": f"Placement {cfg.name}" if existing else "New placement", "site": site, "sites": sites,
+        "active": "placements", "cfg": cfg, "existing": existing, "error": error,
+        "fallback_value": ",".join(cfg.fallback), "preview_item": request.query_params.get("item", "")[:256],
+        **_choices()}, status=status)
+
+
+@admin_view
+async def save(request: Request) -> Response:
+    site, sites, missing = await _site_or_404(request)
+    if missing:
+        return missing
+    form = request.state.form
+    existing = form.get("existing") == "1"
+    try:
+        cfg = _form_config(form)
+    except PlacementError as exc:
+        draft = PlacementConfig(name=str(form.get("name", ""))[:64], title=str(form.get("title", ""))[:200])
+        return _form_page(request, site, sites, draft, existing=existing, error=str(exc), status=400)
+    engine = services(request).engine
+    if not existing:
+        taken = {c.name for c in await run_in_threadpool(list_placements, engine, site["id"])}
+        if cfg.name in taken:
+            return _form_page(request, site, sites, cfg, existing=False, status=400,
+                              error=f"a placement named {cfg.name} exists already: edit it instead")
+    await run_in_threadpool(save_placement, engine, site["id"], cfg)
+    services(request).placements.invalidate(site["id"])
+    return redirect(site_url(site, f"placements/{cfg.name}"), "placement-saved", cfg.name)
+
+
+@admin_view
+async def delete(request: Request) -> Response:
+    site, sites, missing = await _site_or_404(request)
+    if missing:
+        return missing
+    name = request.path_params["name"]
+    await run_in_threadpool(delete_placement, services(request).engine, site["id"], name)
+    services(request).placements.invalidate(site["id"])
+    return redirect(site_url(site, "placements"), "placement-deleted", name)
+
+
+@admin_view
+async def preview(request: Request) -> Response:
+    """The placement as the widget renders it (embedded in the edit page; see the module docstring)."""
+    site, sites, missing = await _site_or_404(request)
+    if missing:
+        return missing
+    q = request.query_params
+    name = request.path_params["name"]
+    n = q.get("n", "")
+    if not (n.isdigit() and 1 <= int(n) <= MAX_N):
+        # The widget asks for data-n items (default 8) whatever the placement says, so the preview passes the
+        # placement's own count to show what was configured.
+        configs = await run_in_threadpool(list_placements, services(request).engine, site["id"])
+        n = str(next((c.n for c in configs if c.name == name), ""))
+    return page(request, "preview.html", {
+        "site": site, "name": name, "item": q.get("item", "")[:256], "n": n,
+        "heading": q.get("title", "")[:200]}, frameable=True)
