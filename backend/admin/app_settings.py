@@ -80,17 +80,8 @@ def effective(base: Settings, overrides: dict[str, Any]) -> Settings:
 
 
 def apply_state_budget(models, budget_bytes: int) -> None:
-    """Resize the session-state budget of a running SiteModels, shared evenly by the sites with a live model.
-
-    SiteModels has no public setter yet, so this reaches its registry (backend/serving is not the admin's to
-    change); the registry gives the same budget to models published later."""
-    registry = getattr(models, "_registry", None)
-    if registry is None:
-        return
-    registry.state_budget_bytes = int(budget_bytes)
-    live = [m for m in (registry.live(s) for s in registry.sites()) if m is not None]
-    for model in live:
-        model.states.set_budget(int(budget_bytes) // len(live))
+    """Resize the session-state budget of a running SiteModels, shared evenly by the sites with a live model."""
+    models.set_state_budget(int(budget_bytes))
 
 
 class SettingsPoller:

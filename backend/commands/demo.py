@@ -109,6 +109,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     migrate(settings.sqlalchemy_url)
     base = f"http://{settings.host}:{settings.port}"
     sites = ensure_demo_sites(settings, base)
+    admin_hint = ("password from UPNEXT_ADMIN_PASSWORD" if settings.admin_password else
+                  f"first visit: set a password with the code in {settings.data_dir / 'admin-setup-code'}")
     lines = []
     for name, keys in sites.items():
         done = prepare(settings, name, keys["id"], retrain=args.retrain)
@@ -120,6 +122,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
   the shop        {base}/demo/shop/
   the video site  {base}/demo/video/
+  admin           {base}/admin/  ({admin_hint})
   health          {base}/healthz
 """, file=sys.stderr, flush=True)
     if args.no_serve:

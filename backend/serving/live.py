@@ -114,6 +114,14 @@ class SiteModels:
             self._models[site_id] = model          # the swap: one assignment
             return model
 
+    @property
+    def state_budget_bytes(self) -> int:
+        return self._registry.state_budget_bytes
+
+    def set_state_budget(self, budget_bytes: int) -> None:
+        """Resize the session-state memory (UPNEXT_STATE_MB or the admin's setting) while serving."""
+        self._registry.set_state_budget(budget_bytes)
+
     def withdraw(self, site_id: int) -> None:
         with self._lock:
             self._models.pop(site_id, None)

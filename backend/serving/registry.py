@@ -83,6 +83,15 @@ class ModelRegistry:
                                           "replaced": old.engine.version if old else None})
             return new
 
+    def set_state_budget(self, budget_bytes: int) -> None:
+        """Change the memory budget of the session states, shared evenly by the sites with a live model (now,
+        and for models published later); sessions are evicted LRU first where a cache is now over."""
+        with self._publishing:
+            self.state_budget_bytes = int(budget_bytes)
+            live = list(self._live.values())
+            for model in live:
+                model.states.set_budget(self.state_budget_bytes // len(live))
+
     def withdraw(self, site: str) -> None:
         """Stop serving a model for ``site`` (its requests fall back)."""
         with self._publishing:

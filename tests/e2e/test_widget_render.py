@@ -18,8 +18,9 @@ def test_carousel_renders_the_answer_with_aria_carousel_markup(site, page, scree
     expect(links).to_have_count(8)
 
     query = site.rec_queries[0]
-    assert {k: query[k] for k in ("key", "placement", "item", "n", "history")} == \
-        {"key": KEY, "placement": "similar", "item": "SKU-1", "n": "8", "history": "SKU-1"}
+    assert {k: query[k] for k in ("key", "placement", "item", "history")} == \
+        {"key": KEY, "placement": "similar", "item": "SKU-1", "history": "SKU-1"}
+    assert "n" not in query          # no data-n: the placement's own item count (set on the server) applies
     assert SESSION_RE.match(query["session"])
     assert "exclude" not in query
 

@@ -52,8 +52,9 @@ function adopt(root) {
   }
 }
 function ask(host, root, g) {
-  var n = clampN(host.getAttribute('data-n'), N_DEFAULT);
-  var p = new URLSearchParams({ key: KEY, placement: host.getAttribute('data-upnext'), n: n });
+  var n = clampN(host.getAttribute('data-n') || conf.n, 0);   // 0: the placement's own count, set on the server
+  var p = new URLSearchParams({ key: KEY, placement: host.getAttribute('data-upnext') });
+  if (n) p.set('n', n);
   var item = host.getAttribute('data-item') || pageItem;
   if (item) p.set('item', item);
   if (!GPC) {
@@ -70,7 +71,7 @@ function ask(host, root, g) {
     .catch(function () { return null; })
     .then(function (answer) {
       clearTimeout(t);
-      if (g === gen) draw(root, host, answer || {}, n);
+      if (g === gen) draw(root, host, answer || {}, n || 50);
     });
 }
 

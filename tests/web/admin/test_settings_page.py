@@ -10,7 +10,7 @@ def test_overrides_are_stored_and_applied_at_once(admin, svc, engine):
     assert r.status_code == 303
     assert load_overrides(engine) == {"retention_days": 14, "state_mb": 32}
     assert (svc.settings.retention_days, svc.settings.state_mb) == (14, 32)
-    assert svc.models._registry.state_budget_bytes == 32 << 20
+    assert svc.models.state_budget_bytes == 32 << 20
     html = admin.get("/admin/settings").text
     assert 'value="14"' in html and "in use now: 14" in html
     r = admin.post("/admin/settings", data={"csrf": admin.csrf, "retention_days": "", "state_mb": "32"})
