@@ -124,6 +124,7 @@ def _on_sigterm(signum, frame) -> None:
 
 def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat) -> dict:
     from backend.admin.holdout import baseline_metrics, split_newest_day
+    from backend.serving.live import check_servable
     from backend.gru4rec.params import parse_params
     from backend.store.export import export_sessions
     from backend.store.trained_models import register_model
@@ -150,7 +151,7 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
     beat.set("evaluating")
     baselines = baseline_metrics(out, split.test)
     beat.set("checking")
-    check_servable(out)
+    check_servable(out)   # what `upnext model publish` checks: serving loads it and answers
     beat.set("comparing")
     others = score_site_models(engine, run.site_id, split.test)
     metrics = {**summary["metrics"], "heldout": split.info, "baselines": baselines, "run_id": run.id}
@@ -180,20 +181,6 @@ def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MOD
         except Exception as exc:  # a deleted or foreign artifact: say so, it does not stop the run
             out[str(m.id)] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     return out
-
-
-def check_servable(path: Path) -> None:
-    """What ``upnext model publish`` checks: serving loads the bundle and answers a trial request."""
-    from backend.artifact import ArtifactError
-    from backend.serving.engine import GRU4RecEngine
-    from backend.serving.live import load_fallbacks
-
-    try:
-        eng = GRU4RecEngine.load(path, mmap=False)
-        eng.top_k(eng.state_from_history([0]), 1)
-        load_fallbacks(eng)
-    except ArtifactError as exc:
-        raise UpnextError(f"the trained bundle cannot be served: {exc}") from None
 
 
 def apply_gate(engine: Engine, site_id: int, model_id: int, path: Path, test) -> dict:

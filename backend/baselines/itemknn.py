@@ -71,7 +71,7 @@ def sessions_of_items(sess_ptr, sess_items, n_items) -> tuple[np.ndarray, np.nda
     return item_ptr, session_of[order]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _unique_per_session(offsets, items):
     ptr = np.zeros(len(offsets), np.int64)
     out = np.empty(len(items), np.int32)
@@ -86,7 +86,7 @@ def _unique_per_session(offsets, items):
     return ptr, out[:n].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _top_neighbours(sess_ptr, sess_items, item_ptr, item_sessions, supp, k, lam, alpha):
     n_items = len(item_ptr) - 1
     neighbours = np.full((n_items, k), -1, np.int32)
@@ -119,7 +119,7 @@ def _top_neighbours(sess_ptr, sess_items, item_ptr, item_sessions, supp, k, lam,
     return neighbours, sims
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _ranks(neighbours, sims, last_items, targets, n_items):
     out = np.empty(len(targets), np.int64)
     k = neighbours.shape[1]

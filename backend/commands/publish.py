@@ -26,21 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def publish_artifact(engine, site_id: int, path: Path) -> int:
-    """Check that the artifact can be served (load, check, trial request), then register and promote it."""
-    from backend.artifact import ArtifactError
-    from backend.serving.engine import GRU4RecEngine
-    from backend.serving.live import load_fallbacks
+    """Check that the artifact can be served, then register it and make it the site's live model."""
+    from backend.serving.live import check_servable
     from backend.store.trained_models import promote, register_model
 
-    if not path.is_dir():
-        raise UpnextError(f"{path}: no such directory")
-    try:
-        eng = GRU4RecEngine.load(path, mmap=False)
-        state = eng.state_from_history([0])
-        eng.top_k(state, 1)
-        load_fallbacks(eng)
-    except ArtifactError as exc:
-        raise UpnextError(f"refused: {exc}") from None
+    eng = check_servable(path)
     model_id = register_model(engine, site_id, path, "gru4rec", params=eng.manifest.get("params", {}),
                               metrics=eng.manifest.get("metrics", {}))
     promote(engine, site_id, model_id)

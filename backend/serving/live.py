@@ -20,6 +20,7 @@ import numpy as np
 from sqlalchemy import Engine
 
 from backend.artifact import ArtifactError, load_artifact
+from backend.errors import UpnextError
 from backend.serving.batching import ScoreBatcher
 from backend.serving.engine import FORMAT, GRU4RecEngine
 from backend.serving.registry import LiveModel, ModelRegistry
@@ -64,6 +65,21 @@ def load_fallbacks(engine: GRU4RecEngine) -> tuple[np.ndarray, np.ndarray | None
     rows = to_engine >= 0
     neighbours[to_engine[rows]] = mapped[rows]
     return popular, neighbours
+
+
+def check_servable(path: str | Path) -> GRU4RecEngine:
+    """What serving will do with the bundle at ``path``: load it, answer a trial request, load its fallbacks.
+    Returns the engine; raises UpnextError saying why the bundle cannot be served."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UpnextError(f"{path}: no such directory")
+    try:
+        eng = GRU4RecEngine.load(path, mmap=False)
+        eng.top_k(eng.state_from_history([0]), 1)
+        load_fallbacks(eng)
+    except ArtifactError as exc:
+        raise UpnextError(f"the bundle cannot be served: {exc}") from None
+    return eng
 
 
 def _remap_values(engine: GRU4RecEngine, item_ids: list[str], values: np.ndarray) -> np.ndarray:
