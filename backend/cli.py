@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "backend.commands.demo",
     "backend.commands.model",
     "backend.commands.publish",
+    "backend.commands.experiment",
     "backend.commands.simulate",
 )
 

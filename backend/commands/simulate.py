@@ -68,30 +68,14 @@ def summary(report: dict) -> dict:
             "simulation": report["simulation"]}
 
 
-def _fmt(v, digits: int = 1) -> str:
-    return "-" if v is None else f"{v:,.{digits}f}"
-
-
-def print_table(report: dict, out=sys.stdout) -> None:
+def print_header(report: dict) -> None:
     sim = report["simulation"]
     print(f"{sim['sessions']:,} sessions replayed from {sim['test']} (lists of {sim['n']}); "
-          f"train {sim['timings']['train_s']} s, replay {sim['timings']['replay_s']} s", file=out)
-    print(f"95% intervals: {report['method']}", file=out)
-    for m in report["metrics"]:
-        digits = 4 if m["per"] == 1 else 1
-        print(f"\n{m['label']}", file=out)
-        for arm in report["arms"]:
-            k = arm["kpis"][m["name"]]
-            up = "" if arm["name"] == report["control"] else (
-                f"   uplift {_fmt(100 * k['uplift'] if k['uplift'] is not None else None)}% "
-                f"[{_fmt(100 * k['uplift_low'] if k['uplift_low'] is not None else None)}, "
-                f"{_fmt(100 * k['uplift_high'] if k['uplift_high'] is not None else None)}]"
-                + (" *" if k["significant"] else ""))
-            print(f"  {arm['name']:<18} {arm['requests']:>9,} req  {_fmt(k['value'], digits):>10} "
-                  f"[{_fmt(k['low'], digits)}, {_fmt(k['high'], digits)}]{up}", file=out)
+          f"set-up and training {sim['timings']['setup_s']} s, replay {sim['timings']['replay_s']} s")
 
 
 def run(args, settings: Settings) -> int:
+    from backend.commands.experiment import print_kpis
     from backend.errors import UpnextError
     from backend.experiments.simulator import SimulationConfig, run_simulation
 
@@ -102,11 +86,12 @@ def run(args, settings: Settings) -> int:
     if not 1 <= args.concurrency <= 256:
         raise UpnextError("--concurrency must be between 1 and 256")
     cfg = SimulationConfig(train=args.train, test=args.test, arms=args.arms.split(","), params=args.params,
-                           sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen, concurrency=args.concurrency, seed=args.seed,
-                           model=args.model, workdir=args.workdir)
+                           sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen,
+                           concurrency=args.concurrency, seed=args.seed, model=args.model, workdir=args.workdir)
     report = run_simulation(cfg, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(summary(report)))
     else:
-        print_table(report)
+        print_header(report)
+        print_kpis(report)
     return 0

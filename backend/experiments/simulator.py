@@ -56,7 +56,6 @@ class SimulationConfig:
     model: Path | None = None            # a trained bundle to publish instead of training one
     workdir: Path | None = None          # kept after the run when given; a temporary folder otherwise
     visitor: VisitorModel = field(default_factory=VisitorModel)
-    train_max_steps: int | None = None   # tests: cut training short
 
 
 def parse_arms(text: str) -> list[Arm]:
@@ -160,8 +159,7 @@ def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None]) -> dict
         bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
 
     try:
-        summary = train_bundle(data, params, out, source=str(cfg.train), progress=progress,
-                               max_steps=cfg.train_max_steps)
+        summary = train_bundle(data, params, out, source=str(cfg.train), progress=progress)
     finally:
         bar.close()
     return {"seconds": summary["training"]["seconds"], "params": params.as_dict(), "items": data.n_items,
@@ -175,14 +173,36 @@ def _scratch_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m: None) -> dict:
-    """Set up, replay, report (module docstring). Returns the experiment report with the run's facts."""
+def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: Callable[[str], None]):
+    """Site, catalogue, trained and published bundle, placement, started experiment; (site, experiment, facts)."""
     from backend.commands.publish import publish_artifact
-    from backend.experiments.report import experiment_report
-    from backend.store.db import make_engine, migrate
     from backend.store.experiments import change_status, create_experiment
     from backend.store.placements import PlacementConfig, save_placement
     from backend.store.sites import create_site
+
+    site = create_site(engine, f"simulate-{int(time.time())}", [])
+    if cfg.model is None:
+        trained = _train(cfg, workdir / "model", say)
+        bundle, item_ids = workdir / "model", trained.pop("item_ids")
+    else:
+        from backend.artifact import load_artifact
+
+        bundle, trained = cfg.model, {"seconds": 0.0, "params": f"(the bundle {cfg.model})"}
+        item_ids = load_artifact(cfg.model).item_ids
+    n_items = _catalogue(engine, site.site_id, item_ids)
+    publish_artifact(engine, site.site_id, bundle)
+    save_placement(engine, site.site_id, PlacementConfig(PLACEMENT, n=cfg.n, title="Simulated visitors",
+                                                              exclude_seen=cfg.exclude_seen))
+    exp = create_experiment(engine, site.site_id, PLACEMENT, "simulated visitors", arms, salt=f"simulate-{cfg.seed}")
+    change_status(engine, exp.id, "start")
+    return site, exp, {"training": trained, "catalogue_items": n_items}
+
+
+def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m: None) -> dict:
+    """Set up, replay, report (module docstring). Returns the experiment report with the run's facts."""
+    from backend.experiments.report import experiment_report
+    from backend.store.db import make_engine, migrate
+    from backend.store.experiments import change_status
 
     arms = parse_arms(",".join(cfg.arms))
     sessions = test_sessions(cfg.test, cfg.sessions, cfg.seed)
@@ -190,29 +210,15 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{workdir / 'simulate.db'}"
     timings: dict[str, float] = {}
+    engine = None
     try:
         t0 = time.perf_counter()
         migrate(url)
         engine = make_engine(url)
-        site = create_site(engine, f"simulate-{int(time.time())}", [])
-        if cfg.model is None:
-            trained = _train(cfg, workdir / "model", say)
-            bundle, item_ids = workdir / "model", trained.pop("item_ids")
-        else:
-            from backend.artifact import load_artifact
-
-            bundle, trained = cfg.model, {"seconds": 0.0, "params": "(given bundle)"}
-            item_ids = load_artifact(cfg.model).item_ids
-        timings["train_s"] = round(time.perf_counter() - t0, 1)
-        n_items = _catalogue(engine, site.site_id, item_ids)
-        publish_artifact(engine, site.site_id, bundle)
-        save_placement(engine, site.site_id, PlacementConfig(PLACEMENT, n=cfg.n, title="Simulated visitors",
-                                                                  exclude_seen=cfg.exclude_seen))
-        exp = create_experiment(engine, site.site_id, PLACEMENT, "simulated visitors", arms,
-                                salt=f"simulate-{cfg.seed}")
-        change_status(engine, exp.id, "start")
+        site, exp, facts = _set_up(engine, cfg, arms, workdir, say)
+        timings["setup_s"] = round(time.perf_counter() - t0, 1)
         say(f"replaying {len(sessions):,} test sessions ({sum(len(s) - 1 for s in sessions):,} requests) "
-            f"through {cfg.concurrency} concurrent visitors; arms {', '.join(a.name for a in arms)}")
+            f"with {cfg.concurrency} concurrent visitors; arms {', '.join(a.name for a in arms)}")
         t1 = time.perf_counter()
         with LocalServer(url, workdir) as server:
             counts = _replay(server.url, site.publishable_key, sessions, cfg)
@@ -221,13 +227,14 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
         t2 = time.perf_counter()
         report = experiment_report(engine, exp.id)
         timings["report_s"] = round(time.perf_counter() - t2, 2)
-        engine.dispose()
     finally:
+        if engine is not None:
+            engine.dispose()
         if cfg.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     report["simulation"] = {
-        "train": str(cfg.train), "test": str(cfg.test), "sessions": len(sessions), "catalogue_items": n_items,
-        "n": cfg.n, "exclude_seen": cfg.exclude_seen, "concurrency": cfg.concurrency, "seed": cfg.seed, "training": trained,
+        "train": str(cfg.train), "test": str(cfg.test), "sessions": len(sessions), **facts, "n": cfg.n,
+        "exclude_seen": cfg.exclude_seen, "concurrency": cfg.concurrency, "seed": cfg.seed,
         "visitor_model": cfg.visitor.describe(), "timings": timings,
         "client": {"requests": dict(counts.requests), "clicks": dict(counts.clicks),
                    "sessions": dict(counts.sessions), "events": counts.events}}

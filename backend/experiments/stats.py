@@ -8,7 +8,8 @@ visitor), sessions are, so the variance comes from the spread between sessions. 
 
 which is the first-order (linearised) variance of a ratio of means. It is closed-form, so the report of every
 arm, every metric and every day of the cumulative chart costs a few vector operations, and it is accurate once an
-arm has a few hundred sessions (tests compare it with a session bootstrap). The interval is R +- z * SE.
+arm has a few hundred sessions (tests compare it with a session bootstrap). The interval is R +- z * SE, its
+lower end cut at 0 for non-negative data (small counts: the normal interval would reach below 0).
 
 The relative uplift of an arm over the control, U = R_arm / R_control - 1, gets its interval on the log scale
 (arms have disjoint sessions, so their estimates are independent):
@@ -58,7 +59,10 @@ def ratio_estimate(x: np.ndarray, n: np.ndarray, *, scale: float = 1.0, z: float
     var = float(residual.var(ddof=1)) / (s * (sn / s) ** 2)
     se = math.sqrt(max(var, 0.0)) * scale
     value = r * scale
-    return RatioEstimate(s, sx, sn, value, se, value - z * se, value + z * se)
+    low = value - z * se
+    if low < 0 <= x.min() and n.min() >= 0:
+        low = 0.0               # a count or an amount cannot be negative: the normal interval is cut at 0
+    return RatioEstimate(s, sx, sn, value, se, low, value + z * se)
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,9 @@ def test_z_is_the_two_sided_95_percent_normal_quantile():
     from statistics import NormalDist
 
     assert Z95 == pytest.approx(NormalDist().inv_cdf(0.975), abs=1e-12)
+
+
+def test_interval_of_a_rare_count_is_cut_at_zero():
+    # 1 click in 40 one-request sessions: 0.025 -+ 1.96 * 0.0250 reaches below 0; a count cannot
+    est = ratio_estimate(np.r_[1.0, np.zeros(39)], np.ones(40))
+    assert est.low == 0.0 and est.high == pytest.approx(0.025 + Z95 * math.sqrt(0.025 * 0.975 / 39))
