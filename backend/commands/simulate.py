@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-seen", action="store_true",
                    help="let lists show items the session has already seen (the placement's exclude_seen off; "
                         "by default they are left out, as in a new placement)")
+    p.add_argument("--paired", action="store_true",
+                   help="replay every test session once in every arm (as separate visitors whose session ids "
+                        "hash into each arm) instead of splitting the sessions between arms: the arms then "
+                        "differ only by their lists, and each arm's interval is as narrow as the whole test "
+                        "set allows")
     p.add_argument("--concurrency", type=int, default=16, help="sessions replayed at once (default 16)")
     p.add_argument("--seed", type=int, default=1, help="sample, assignment salt and visitor draws")
     p.add_argument("--workdir", type=Path, help="keep the database, model and server log here")
@@ -70,7 +75,8 @@ def summary(report: dict) -> dict:
 
 def print_header(report: dict) -> None:
     sim = report["simulation"]
-    print(f"{sim['sessions']:,} sessions replayed from {sim['test']} (lists of {sim['n']}); "
+    print(f"{sim['sessions']:,} sessions replayed{' in every arm' if sim['paired'] else ''} from {sim['test']} "
+          f"(lists of {sim['n']}); "
           f"set-up and training {sim['timings']['setup_s']} s, replay {sim['timings']['replay_s']} s")
 
 
@@ -87,7 +93,7 @@ def run(args, settings: Settings) -> int:
         raise UpnextError("--concurrency must be between 1 and 256")
     cfg = SimulationConfig(train=args.train, test=args.test, arms=args.arms.split(","), params=args.params,
                            sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen,
-                           concurrency=args.concurrency, seed=args.seed, model=args.model, workdir=args.workdir)
+                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model, workdir=args.workdir)
     report = run_simulation(cfg, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(summary(report)))

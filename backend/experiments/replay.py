@@ -1,6 +1,12 @@
 """Replays sessions as visitors through the HTTP API of a running server: several sessions at once (asyncio,
 keep-alive connections), each one page after the other (backend/experiments/visitor.py says what a visitor does).
-Counts what it did per arm, so the report computed from the database can be checked against it."""
+Counts what it did per arm, so the report computed from the database can be checked against it.
+
+Two plans: one visit per real session, split between arms by the experiment's hash as real traffic is; or
+*paired*, one visit per real session and arm (each with its own session id, drawn until the salted hash puts
+it in that arm), so every arm sees every session: a within-session design that removes the between-arm
+difference in sessions from the comparison (the same visitor draws too: common random numbers).
+"""
 from __future__ import annotations
 
 import asyncio
@@ -9,11 +15,13 @@ import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import count
 from typing import Callable
 
 import orjson
 
 from backend.errors import UpnextError
+from backend.experiments.assignment import RunningExperiment
 from backend.experiments.http_client import Connection
 from backend.experiments.visitor import VisitorModel, page_events
 
@@ -34,10 +42,35 @@ class ReplayCounts:
     events: int = 0
 
 
-def session_id(seed: int, number: int) -> str:
-    """A 24-character session id like the widget's random ones, reproducible from (seed, number)."""
-    digest = hashlib.blake2b(f"upnext-simulate:{seed}:{number}".encode(), digest_size=18).digest()
+def session_id(seed: int, number: int, attempt: int = 0) -> str:
+    """A 24-character session id like the widget's random ones, reproducible from (seed, number, attempt)."""
+    digest = hashlib.blake2b(f"upnext-simulate:{seed}:{number}:{attempt}".encode(), digest_size=18).digest()
     return base64.urlsafe_b64encode(digest).decode()
+
+
+@dataclass(frozen=True)
+class Visit:
+    session: str            # the visitor's session id
+    items: list[str]        # the real session's item ids, in order
+    number: int             # the real session's number: seeds the visitor's draws (the same in every arm)
+
+
+def plan_visits(sessions: list[list[str]], seed: int, paired: RunningExperiment | None = None) -> list[Visit]:
+    """One visit per session; with ``paired`` (the running experiment), one per session and arm, in a seeded
+    random order so that arms interleave in time (module docstring)."""
+    if paired is None:
+        return [Visit(session_id(seed, k), items, k) for k, items in enumerate(sessions)]
+    visits = []
+    for k, items in enumerate(sessions):
+        per_arm: dict[str, str] = {}
+        for attempt in count():
+            sid = session_id(seed, k, attempt)
+            per_arm.setdefault(paired.assign(sid).name, sid)
+            if len(per_arm) == len(paired.arms):
+                break
+        visits.extend(Visit(sid, items, k) for sid in per_arm.values())
+    random.Random(seed).shuffle(visits)
+    return visits
 
 
 class _Visitor:
@@ -63,10 +96,10 @@ class _Visitor:
             raise ReplayError(f"GET /v1/recommendations answered {status}: {body[:300].decode(errors='replace')}")
         return orjson.loads(body)
 
-    async def visit(self, number: int, items: list[str]) -> None:
+    async def visit(self, plan: Visit) -> None:
         """One session: land on items[0], then for each next item ask, maybe click, and move on."""
-        session = session_id(self.seed, number)
-        rng = random.Random(f"{self.seed}:{number}")
+        session, items = plan.session, plan.items
+        rng = random.Random(f"{self.seed}:{plan.number}")
         await self._post(session, [{"type": "view", "item": items[0]}, *page_events(self.model, rng, items[0])])
         history, arm = [items[0]], None
         for current, following in zip(items, items[1:]):
@@ -88,19 +121,19 @@ class _Visitor:
             self.counts.sessions[arm] += 1
 
 
-async def replay(url: str, key: str, placement: str, sessions: list[list[str]], *, n: int = 20,
+async def replay(url: str, key: str, placement: str, visits: list[Visit], *, n: int = 20,
                  model: VisitorModel = VisitorModel(), seed: int = 1, concurrency: int = 16,
                  progress: Callable[[int], None] | None = None) -> ReplayCounts:
-    """Replay ``sessions`` (lists of item ids, in order) against the server at ``url``; ``concurrency``
-    sessions at a time. ``progress(k)`` is called after each finished session."""
+    """Replay ``visits`` against the server at ``url``, ``concurrency`` at a time; ``seed`` seeds the visitors'
+    draws. ``progress(k)`` is called after each finished visit."""
     counts = ReplayCounts()
-    queue = iter(enumerate(sessions))
+    queue = iter(visits)
 
     async def worker() -> None:
         visitor = _Visitor(url, key, placement, n, model, seed, counts)
         try:
-            for number, items in queue:
-                await visitor.visit(number, items)
+            for plan in queue:
+                await visitor.visit(plan)
                 if progress:
                     progress(1)
         finally:

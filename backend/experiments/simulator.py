@@ -23,8 +23,8 @@ import httpx
 import numpy as np
 
 from backend.errors import UpnextError
-from backend.experiments.assignment import HOLDOUT, Arm
-from backend.experiments.replay import ReplayCounts, replay
+from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
+from backend.experiments.replay import ReplayCounts, Visit, plan_visits, replay
 from backend.experiments.visitor import CURRENCY, VisitorModel, item_price
 from backend.settings import REPO_ROOT
 
@@ -53,6 +53,7 @@ class SimulationConfig:
     exclude_seen: bool = True            # the placement leaves out the session's own items (its default)
     concurrency: int = 16
     seed: int = 1
+    paired: bool = False                 # every session once in every arm (replay.py)
     model: Path | None = None            # a trained bundle to publish instead of training one
     workdir: Path | None = None          # kept after the run when given; a temporary folder otherwise
     visitor: VisitorModel = field(default_factory=VisitorModel)
@@ -69,7 +70,7 @@ def parse_arms(text: str) -> list[Arm]:
     return [Arm(name, ARM_ALGORITHMS[name], 1) for name in names]
 
 
-def test_sessions(path: Path, sample: int | None, seed: int) -> list[list[str]]:
+def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[str]]:
     """The test sessions with at least two items (one request each step), as item id lists; a random sample of
     ``sample`` of them (in file order) when given."""
     from backend.gru4rec.data import read_sessions
@@ -205,7 +206,7 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
     from backend.store.experiments import change_status
 
     arms = parse_arms(",".join(cfg.arms))
-    sessions = test_sessions(cfg.test, cfg.sessions, cfg.seed)
+    sessions = held_out_sessions(cfg.test, cfg.sessions, cfg.seed)
     workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="upnext-simulate-", dir=_scratch_dir()))
     workdir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{workdir / 'simulate.db'}"
@@ -217,11 +218,14 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
         engine = make_engine(url)
         site, exp, facts = _set_up(engine, cfg, arms, workdir, say)
         timings["setup_s"] = round(time.perf_counter() - t0, 1)
-        say(f"replaying {len(sessions):,} test sessions ({sum(len(s) - 1 for s in sessions):,} requests) "
-            f"with {cfg.concurrency} concurrent visitors; arms {', '.join(a.name for a in arms)}")
+        visits = plan_visits(sessions, cfg.seed, RunningExperiment(exp.id, exp.salt, exp.arms) if cfg.paired
+                             else None)
+        say(f"replaying {len(sessions):,} test sessions{' in every arm' if cfg.paired else ''} "
+            f"({sum(len(v.items) - 1 for v in visits):,} requests) with {cfg.concurrency} concurrent visitors; "
+            f"arms {', '.join(a.name for a in arms)}")
         t1 = time.perf_counter()
         with LocalServer(url, workdir) as server:
-            counts = _replay(server.url, site.publishable_key, sessions, cfg)
+            counts = _replay(server.url, site.publishable_key, visits, cfg)
         timings["replay_s"] = round(time.perf_counter() - t1, 1)
         change_status(engine, exp.id, "stop")
         t2 = time.perf_counter()
@@ -234,16 +238,16 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
             shutil.rmtree(workdir, ignore_errors=True)
     report["simulation"] = {
         "train": str(cfg.train), "test": str(cfg.test), "sessions": len(sessions), **facts, "n": cfg.n,
-        "exclude_seen": cfg.exclude_seen, "concurrency": cfg.concurrency, "seed": cfg.seed,
+        "exclude_seen": cfg.exclude_seen, "paired": cfg.paired, "concurrency": cfg.concurrency, "seed": cfg.seed,
         "visitor_model": cfg.visitor.describe(), "timings": timings,
         "client": {"requests": dict(counts.requests), "clicks": dict(counts.clicks),
                    "sessions": dict(counts.sessions), "events": counts.events}}
     return report
 
 
-def _replay(url: str, key: str, sessions: list[list[str]], cfg: SimulationConfig) -> ReplayCounts:
+def _replay(url: str, key: str, visits: list[Visit], cfg: SimulationConfig) -> ReplayCounts:
     from tqdm import tqdm
 
-    with tqdm(total=len(sessions), unit="session", file=sys.stderr, leave=False, desc="replay") as bar:
-        return asyncio.run(replay(url, key, PLACEMENT, sessions, n=cfg.n, model=cfg.visitor, seed=cfg.seed,
+    with tqdm(total=len(visits), unit="visit", file=sys.stderr, leave=False, desc="replay") as bar:
+        return asyncio.run(replay(url, key, PLACEMENT, visits, n=cfg.n, model=cfg.visitor, seed=cfg.seed,
                                   concurrency=cfg.concurrency, progress=bar.update))

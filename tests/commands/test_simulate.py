@@ -65,14 +65,16 @@ def test_simulate_on_a_generated_ring(capsys, ring_files):
     assert out["simulation"]["visitor_model"]["play_p"] == 0.3
 
 
-def test_simulate_rsc15_sample_with_a_holdout(capsys):
+def test_simulate_rsc15_sample_paired_with_a_holdout(capsys):
     train = shared_data("rsc15-100k-sessionrec", "yoochoose-clicks-100k_train_tr.txt")
     test = shared_data("rsc15-100k-sessionrec", "yoochoose-clicks-100k_test.txt")
     out = simulate(capsys, "--train", str(train), "--test", str(test), "--arms", "popular,gru4rec,holdout",
-                   "--params", SMALL_GRU, "--sessions", "300")
+                   "--params", SMALL_GRU, "--sessions", "200", "--paired")
     check_consistent(out)
     arms = out["arms"]
-    assert out["simulation"]["sessions"] == 300
+    assert out["simulation"]["sessions"] == 200 and out["simulation"]["paired"]
+    # paired: every arm saw every sampled session
+    assert {a["sessions"] for a in arms.values()} == {200} and len({a["requests"] for a in arms.values()}) == 1
     assert arms["holdout"]["requests"] > 0 and arms["holdout"]["clicks_per_1000"] == 0
     assert arms["holdout"]["kpis"]["impressions"][0] == 0           # nothing shown, nothing seen
     assert arms["gru4rec"]["clicks_per_1000"] > arms["popular"]["clicks_per_1000"]
