@@ -93,7 +93,8 @@ def run(args, settings: Settings) -> int:
         raise UpnextError("--concurrency must be between 1 and 256")
     cfg = SimulationConfig(train=args.train, test=args.test, arms=args.arms.split(","), params=args.params,
                            sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen,
-                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model, workdir=args.workdir)
+                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model,
+                           workdir=args.workdir)
     report = run_simulation(cfg, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(summary(report)))

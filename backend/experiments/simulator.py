@@ -6,7 +6,6 @@ from the database by the same code the admin page uses (backend/experiments/repo
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 import signal
@@ -27,8 +26,6 @@ from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
 from backend.experiments.replay import ReplayCounts, Visit, plan_visits, replay
 from backend.experiments.visitor import CURRENCY, VisitorModel, item_price
 from backend.settings import REPO_ROOT
-
-log = logging.getLogger(__name__)
 
 PLACEMENT = "simulated"
 # the names `--arms` takes, and the placement algorithm each one serves with
