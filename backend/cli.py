@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "backend.commands.model",
     "backend.commands.publish",
     "backend.commands.train_run",
+    "backend.commands.experiment",
+    "backend.commands.simulate",
 )
 
 

@@ -17,6 +17,7 @@ from backend.serving.catalog import CatalogCache
 from backend.serving.live import SiteModels
 from backend.settings import Settings
 from backend.store.db import check_current, engine_from_settings
+from backend.store.experiments import ExperimentDirectory
 from backend.store.group_commit import GroupCommitWriter
 from backend.store.models import VIEW_LIKE, Event, ServedList
 from backend.store.placements import PlacementDirectory
@@ -45,6 +46,7 @@ class Services:
     session_limiter: RateLimiter
     catalog: CatalogCache
     placements: PlacementDirectory
+    experiments: ExperimentDirectory     # the running experiment of each placement (arm assignment)
     models: SiteModels
     rec_pool: ThreadPoolExecutor         # recommendations run here: kernels release the GIL
     state_pool: ThreadPoolExecutor       # one thread: a session's view events advance its state in order
@@ -71,6 +73,7 @@ class Services:
                   key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
                   session_limiter=RateLimiter(settings.rate_session_events, 4 * settings.rate_session_events),
                   catalog=CatalogCache(engine), placements=PlacementDirectory(engine),
+                  experiments=ExperimentDirectory(engine),
                   models=SiteModels(settings.state_mb << 20, item_matrix=settings.item_matrix),
                   rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))

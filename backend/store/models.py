@@ -133,12 +133,14 @@ class ServedList(Base):
     placement: Mapped[str] = mapped_column(String(64))
     algorithm: Mapped[str] = mapped_column(String(24))
     arm: Mapped[str | None] = mapped_column(String(32))
+    experiment_id: Mapped[int | None] = mapped_column(Integer)   # the running experiment that chose the arm
     fallback: Mapped[str | None] = mapped_column(String(64))
     items: Mapped[list[str]] = mapped_column(JSON)
     served_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_served_lists_site_served", "site_id", "served_ms"),
-                      Index("ix_served_lists_site_session", "site_id", "session"))
+                      Index("ix_served_lists_site_session", "site_id", "session"),
+                      Index("ix_served_lists_experiment", "experiment_id", "session"))
 
 
 # ---------------------------------------------------------------------------------------------- admin (0003)
@@ -228,3 +230,26 @@ class TrainingSchedule(Base):
     last_run_id: Mapped[int | None] = mapped_column(Integer)
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
+
+class Experiment(Base):
+    """An A/B test on one placement: arms with traffic shares, a salt for hashing sessions into arms, and a
+    life cycle (draft -> running <-> paused -> stopped). At most one experiment per placement is running: a
+    partial unique index (SQLite and PostgreSQL) refuses a second one, whatever process tries."""
+    __tablename__ = "experiments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    placement: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    salt: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="draft")     # draft, running, paused, stopped
+    arms: Mapped[list[dict[str, Any]]] = mapped_column(JSON)            # [{name, algorithm, share}], control first
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+    started_ms: Mapped[int | None] = mapped_column(BigInteger)          # first start
+    stopped_ms: Mapped[int | None] = mapped_column(BigInteger)
+    updated_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("uq_experiments_one_running", "site_id", "placement", unique=True,
+              sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+        Index("ix_experiments_site_placement", "site_id", "placement"),
+    )

@@ -1,5 +1,6 @@
 """``GET /v1/recommendations`` (api.md): check the request, answer on a worker thread, attach catalogue metadata,
-give the answer a ``rec`` id and record the served list for attribution (written in batches, not waited for)."""
+give the answer a ``rec`` id and record the served list for attribution (written in batches, not waited for).
+A running experiment on the placement picks the arm that serves the session (backend/experiments/routing.py)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.clock import now_ms
-from backend.serving.recommender import RecRequest, recommend
+from backend.experiments.routing import recommend_routed, route
+from backend.serving.recommender import RecRequest
 from backend.store.models import ID_MAX
 from backend.store.placements import MAX_N, NAME_RE
 from backend.web.event_schema import SESSION_RE
@@ -74,18 +76,22 @@ async def recommendations(request: Request) -> Response:
     def answer():
         cfg = svc.placements.get(site.id, req.placement)
         snap = svc.catalog.snapshot(site.id)
-        return cfg, snap, recommend(req, cfg, svc.models.get(site.id), snap)
+        routing = route(svc.experiments.running(site.id, req.placement), req.session)
+        return cfg, snap, routing, recommend_routed(req, cfg, svc.models.get(site.id), snap, routing)
 
-    cfg, snap, ans = await asyncio.get_running_loop().run_in_executor(svc.rec_pool, answer)
+    cfg, snap, routing, ans = await asyncio.get_running_loop().run_in_executor(svc.rec_pool, answer)
     rec = "r_" + secrets.token_urlsafe(12)
     items = []
     for item_id in ans.item_ids:
         meta = snap.get(item_id)
         items.append(meta.as_json() if meta is not None else {"id": item_id})
+    arm = routing.arm.name if routing.arm else None
     svc.served.put_nowait([{"rec": rec, "site_id": site.id, "session": req.session, "placement": req.placement,
-                            "algorithm": ans.algorithm, "arm": None, "fallback": ans.fallback,
+                            "algorithm": ans.algorithm, "arm": arm,
+                            "experiment_id": routing.experiment_id if arm else None, "fallback": ans.fallback,
                             "items": ans.item_ids, "served_ms": now_ms()}])
     svc.metrics.recommendations.labels(req.placement if cfg.configured else "(unconfigured)", ans.algorithm,
                                        (ans.fallback or "none").split(":")[0]).inc()
-    return json_response({"rec": rec, "placement": req.placement, "algorithm": ans.algorithm, "arm": None,
-                          "fallback": ans.fallback, "title": cfg.title or None, "items": items}, headers=cors)
+    return json_response({"rec": rec, "placement": req.placement, "algorithm": ans.algorithm, "arm": arm,
+                          "experiment": routing.as_json(), "fallback": ans.fallback, "title": cfg.title or None,
+                          "items": items}, headers=cors)
