@@ -20,7 +20,8 @@ from backend.gru4rec.model import GRU4RecWeights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
 from backend.kernels import cuda as kernels
-from backend.kernels.cuda_interop import kernel_array, launch_stream, torch_device
+from backend.kernels import cuda_loss
+from backend.kernels.cuda_interop import fixed_types, kernel_array, launch_stream, torch_device
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe
 
 _tanh_backward = torch.ops.aten.tanh_backward
@@ -78,6 +79,9 @@ class CudaStep:
         self.states = [torch.zeros(B + 1, h, device=dev) for h in self.sizes]
         self.zero_row = B
         self.k = self._wrap()
+        # this step's launches always pass the same buffers: the kernels skip numba's type dispatch
+        self.loss_kernels = fixed_types(cuda_loss.KERNELS)
+        self.update_kernels = fixed_types(kernels.KERNELS)
         self.record_gradients = False
         self.grads: dict[str, np.ndarray] = {}
 
@@ -185,10 +189,10 @@ class CudaStep:
                 self.log_q[:C].copy_(log_q)
             logq = 0.0 if log_q is None else p.logq
             launch_xe(k["scores"], k["scores"], M, C, k["by_y"], k["log_q"], logq, p.elu_alpha,
-                      1.0 / p.batch_size, k["dby"], k["row_loss"], k["loss_sum"], stream)
+                      1.0 / p.batch_size, k["dby"], k["row_loss"], k["loss_sum"], stream, self.loss_kernels)
         else:
             launch_bprmax(k["scores"], k["scores"], M, C, k["by_y"], p.bpreg, p.elu_alpha, 1.0 / p.batch_size,
-                          k["dby"], k["row_loss"], k["loss_sum"], stream)
+                          k["dby"], k["row_loss"], k["loss_sum"], stream, self.loss_kernels)
         dscores = scores
         torch.mm(dscores.t(), x, out=self.wy_grads[:C])
         dout = torch.mm(dscores, WyY)
@@ -231,9 +235,9 @@ class CudaStep:
         for name, rows_key, grads_key, K in sparse:
             param, acc, vel = k[name]
             kernels.launch_adagrad_rows(param, acc, vel, k[rows_key], k[grads_key], K, lr, mom, k["row_slot"],
-                                        stream)
+                                        stream, self.update_kernels)
         kernels.launch_adagrad_dense(k["dense.param"], k["dense.acc"], k["dense.vel"], k["dense.grad"], lr, mom,
-                                     stream)
+                                     stream, self.update_kernels)
 
     def _record(self, sparse) -> None:
         """Host copies of this step's gradients, item matrices as dense arrays (tests)."""

@@ -21,6 +21,7 @@ to run); (3) each owner applies the rule to its row and puts the row's scratch s
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 from numba import cuda, int32
@@ -73,15 +74,17 @@ def _apply_rows(param, acc, vel, rows, grads, lr, momentum, row_slot):
             row_slot[row] = -1
 
 
-def launch_adagrad_rows(param, acc, vel, rows, grads, K, lr, momentum, row_slot, stream) -> None:
+def launch_adagrad_rows(param, acc, vel, rows, grads, K, lr, momentum, row_slot, stream, kernels=None) -> None:
     """Kernel arrays: param, acc (N, D) float32, vel (N, D) or (0, D) when momentum == 0, rows (>= K,) int,
-    grads (>= K, D) float32 (overwritten), row_slot (N,) int32 of -1 (left as found)."""
+    grads (>= K, D) float32 (overwritten), row_slot (N,) int32 of -1 (left as found). ``kernels``: KERNELS, or
+    their ``cuda_interop.fixed_types`` for a call site with fixed argument types."""
     if K == 0:
         return
+    k = kernels or KERNELS
     lr32, mom32 = np.float32(lr), np.float32(momentum)
-    _claim_rows[blocks(K, FLAT_THREADS), FLAT_THREADS, stream](rows, K, row_slot)
-    _add_duplicates[K, VECTOR_THREADS, stream](rows, grads, row_slot)
-    _apply_rows[K, VECTOR_THREADS, stream](param, acc, vel, rows, grads, lr32, mom32, row_slot)
+    k.claim_rows[blocks(K, FLAT_THREADS), FLAT_THREADS, stream](rows, K, row_slot)
+    k.add_duplicates[K, VECTOR_THREADS, stream](rows, grads, row_slot)
+    k.apply_rows[K, VECTOR_THREADS, stream](param, acc, vel, rows, grads, lr32, mom32, row_slot)
 
 
 @cuda.jit
@@ -97,12 +100,13 @@ def _adagrad_flat(param, acc, vel, grad, lr, momentum):
         param[i] += step
 
 
-def launch_adagrad_dense(param, acc, vel, grad, lr, momentum, stream) -> None:
+def launch_adagrad_dense(param, acc, vel, grad, lr, momentum, stream, kernels=None) -> None:
     """Kernel arrays, flat float32 of one size (vel empty when momentum == 0)."""
     n = param.size
     if n:
-        _adagrad_flat[blocks(n, FLAT_THREADS), FLAT_THREADS, stream](param, acc, vel, grad, np.float32(lr),
-                                                                     np.float32(momentum))
+        k = kernels or KERNELS
+        k.adagrad_flat[blocks(n, FLAT_THREADS), FLAT_THREADS, stream](param, acc, vel, grad, np.float32(lr),
+                                                                      np.float32(momentum))
 
 
 # --- (c) the popularity-sampled store ---
@@ -129,6 +133,10 @@ def launch_draw_samples(cdf, uniforms, out, stream) -> None:
     n = out.size
     if n:
         _draw_samples[blocks(n, FLAT_THREADS), FLAT_THREADS, stream](cdf, uniforms, out)
+
+
+KERNELS = SimpleNamespace(claim_rows=_claim_rows, add_duplicates=_add_duplicates, apply_rows=_apply_rows,
+                          adagrad_flat=_adagrad_flat)
 
 
 # --- the host-callable twins (signatures of training_reference) ---

@@ -15,6 +15,8 @@ tiny shapes); they are powers of two because the loss kernels reduce with a tree
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 from numba import config, cuda
 
@@ -106,6 +108,30 @@ def launch_stream():
     if stream is None:
         stream = _streams[ptr] = cuda.external_stream(ptr)
     return stream
+
+
+class FixedTypes:
+    """A kernel launched from one call site whose argument types never change (the GPU step's, on buffers it
+    made once). On a GPU it is specialised to the types of its first launch, so that later launches skip numba's
+    type dispatch (it builds a numba type for every array argument at every launch: microseconds that add up
+    over a dozen launches a step). Arguments of other types would be misread: one per call site."""
+
+    def __init__(self, kernel):
+        self.kernel = kernel
+        self.fixed = None
+
+    def __getitem__(self, config):
+        return lambda *args: self._launch(config, args)
+
+    def _launch(self, config, args) -> None:
+        if self.fixed is None:
+            self.fixed = self.kernel if SIMULATOR else self.kernel.specialize(*args)
+        self.fixed[config](*args)
+
+
+def fixed_types(kernels: SimpleNamespace) -> SimpleNamespace:
+    """The same kernels, each wrapped in its own FixedTypes."""
+    return SimpleNamespace(**{name: FixedTypes(k) for name, k in vars(kernels).items()})
 
 
 def blocks(n: int, threads: int) -> int:

@@ -15,6 +15,7 @@ order of ``training_cpu``.
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 from numba import cuda, float32
@@ -197,16 +198,22 @@ def column_sums(dscores, M, C, dbias, row_loss, loss_sum):
         loss_sum[0] += total
 
 
-def launch_xe(raw, dscores, M, C, by, log_q, logq, elu_alpha, row_weight, dbias, row_loss, loss_sum, stream):
+KERNELS = SimpleNamespace(xe_rows=xe_rows, bprmax_rows=bprmax_rows, column_sums=column_sums)
+
+
+def launch_xe(raw, dscores, M, C, by, log_q, logq, elu_alpha, row_weight, dbias, row_loss, loss_sum, stream,
+              kernels=KERNELS):
     """Kernel arrays: raw, dscores flat (>= M*C) float32 (may be the same array); by, log_q, dbias (>= C)
-    float32; row_loss (>= M) float32; loss_sum (1,) float64, added to."""
-    xe_rows[M, ROW_THREADS, stream](raw, dscores, C, by, log_q, np.float32(logq), np.float32(elu_alpha),
-                                    np.float32(row_weight), row_loss)
-    column_sums[blocks(C, FLAT_THREADS), FLAT_THREADS, stream](dscores, M, C, dbias, row_loss, loss_sum)
+    float32; row_loss (>= M) float32; loss_sum (1,) float64, added to. ``kernels``: KERNELS, or their
+    ``cuda_interop.fixed_types`` for a call site with fixed argument types."""
+    kernels.xe_rows[M, ROW_THREADS, stream](raw, dscores, C, by, log_q, np.float32(logq), np.float32(elu_alpha),
+                                            np.float32(row_weight), row_loss)
+    kernels.column_sums[blocks(C, FLAT_THREADS), FLAT_THREADS, stream](dscores, M, C, dbias, row_loss, loss_sum)
 
 
-def launch_bprmax(raw, dscores, M, C, by, bpreg, elu_alpha, row_weight, dbias, row_loss, loss_sum, stream):
+def launch_bprmax(raw, dscores, M, C, by, bpreg, elu_alpha, row_weight, dbias, row_loss, loss_sum, stream,
+                  kernels=KERNELS):
     """As ``launch_xe``, for BPR-max."""
-    bprmax_rows[M, ROW_THREADS, stream](raw, dscores, C, by, np.float32(bpreg), np.float32(elu_alpha),
-                                        np.float32(row_weight), row_loss)
-    column_sums[blocks(C, FLAT_THREADS), FLAT_THREADS, stream](dscores, M, C, dbias, row_loss, loss_sum)
+    kernels.bprmax_rows[M, ROW_THREADS, stream](raw, dscores, C, by, np.float32(bpreg), np.float32(elu_alpha),
+                                                np.float32(row_weight), row_loss)
+    kernels.column_sums[blocks(C, FLAT_THREADS), FLAT_THREADS, stream](dscores, M, C, dbias, row_loss, loss_sum)
