@@ -30,8 +30,12 @@ system-deps:
 demo: install
 	$(PY) -m backend demo --port $(PORT)
 
+# Two pytest processes: the Numba-CUDA tests (test_*cuda*.py) run under the CUDA simulator, which numba reads
+# from NUMBA_ENABLE_CUDASIM when it is first imported, so it cannot be switched on inside the main run.
+CUDA_TESTS = $(shell find tests -name 'test_*cuda*.py' -not -path 'tests/gpu/*' | sort)
 test: install
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests $(addprefix --ignore=,$(CUDA_TESTS)) $(PYTEST_ARGS)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest $(CUDA_TESTS) $(PYTEST_ARGS)
 
 bench: install
 	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done

@@ -32,18 +32,21 @@ def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: in
 
 
 def train_bundle(data: SessionData, params, out: str | Path, *, source: str = "", impl: str = "fast",
-                 progress: Callable | None = None, threads: int | None = None, test: SessionData | None = None,
-                 first_target: int = 2, fallbacks: bool = True, max_steps: int | None = None) -> dict:
-    """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings)."""
+                 device: str = "cpu", progress: Callable | None = None, threads: int | None = None,
+                 test: SessionData | None = None, first_target: int = 2, fallbacks: bool = True,
+                 max_steps: int | None = None) -> dict:
+    """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings).
+    ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way."""
     from backend.baselines import ItemKNN, Popularity
     from backend.gru4rec.model import save_model
     from backend.gru4rec.train import train as run_training
 
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
-    result = run_training(data, params, impl=impl, progress=progress, threads=threads, **kwargs)
+    result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)
     metrics = evaluate_bundle_parts(result.weights, data.item_ids, test, first_target) if test else {}
-    training = {"impl": impl, "seconds": round(time.perf_counter() - t0, 3),
+    training = {"impl": impl, "device": result.device,
+                "seconds": round(time.perf_counter() - t0, 3),
                 "loop_seconds": round(sum(result.epoch_seconds), 3),
                 "events_per_second": round(result.events_per_second, 1),
                 "pairs_per_epoch": result.pairs_per_epoch, "epoch_loss": result.epoch_loss}

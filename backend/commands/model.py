@@ -7,13 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from backend.errors import UpnextError
 from backend.settings import Settings
 
-DEVICES = ("cpu", "cuda")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from backend.gru4rec.device import DEVICES
     from backend.gru4rec.params import PRESETS
 
     p = sub.add_parser("train", help="train a GRU4Rec model and write its artifact",
@@ -26,11 +25,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--site", help="train on this site's events from the store")
     p.add_argument("--params", required=True, metavar="PRESET|STRING")
     p.add_argument("--out", type=Path, required=True, help="artifact directory to write (replaced if present)")
-    p.add_argument("--device", choices=DEVICES, default="cpu")
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where to train: cuda (a GPU: torch + numba-cuda), cpu, or auto (default: the GPU when "
+                        "there is one)")
     p.add_argument("--test", type=Path, help="evaluate on these test sessions after training (metrics go into "
                                              "the artifact's manifest)")
     _add_first_target(p)
-    p.add_argument("--threads", type=int, help="BLAS threads (default: 1 for small models, all cores else)")
+    p.add_argument("--threads", type=int, help="BLAS threads on the CPU (default: 1 for small models, all "
+                                               "cores else)")
     p.add_argument("--impl", choices=("fast", "reference"), default="fast",
                    help="training step: fused (default) or the plain torch-autograd reference")
     p.set_defaults(run=train)
@@ -78,19 +80,19 @@ def _load_site(settings: Settings, name: str):
 def train(args, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from backend.gru4rec.device import resolve_device
     from backend.gru4rec.params import parse_params
     from backend.training import train_bundle
 
-    if args.device != "cpu":
-        raise UpnextError(f"--device {args.device}: GPU training is not available in this version; use --device cpu")
     params = parse_params(args.params)
+    device = resolve_device(args.device, args.impl)       # refuses cuda without a usable GPU, before reading data
     if args.data:
         data, source = _read(args.data), str(args.data)
     else:
         data, source = _load_site(settings, args.site)
     test = _read(args.test) if args.test else None
-    print(f"training on {data.n_sessions} sessions, {data.n_events} events, {data.n_items} items ({source})",
-          file=sys.stderr)
+    print(f"training on {data.n_sessions} sessions, {data.n_events} events, {data.n_items} items ({source}), "
+          f"device {device}", file=sys.stderr)
     bar = None
 
     def progress(p) -> None:
@@ -102,7 +104,7 @@ def train(args, settings: Settings) -> int:
         bar.set_postfix(loss=f"{p.loss:.4f}", ev_s=f"{p.events_per_second:,.0f}", refresh=False)
         bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
 
-    summary = train_bundle(data, params, args.out, source=source, impl=args.impl, progress=progress,
+    summary = train_bundle(data, params, args.out, source=source, impl=args.impl, device=device, progress=progress,
                            threads=args.threads, test=test, first_target=args.first_target)
     if bar is not None:
         bar.close()

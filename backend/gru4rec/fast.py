@@ -7,7 +7,8 @@ sampled score block (M x (M + n_sample)) is ever computed, and the item matrices
 gradients of the used rows only: there is no dense gradient of an item matrix anywhere.
 
 The matrix products go to BLAS through numpy (``np.matmul(..., out=)``); the elementwise stages, the loss and
-the optimiser are the kernels of ``ops`` (``ops_cpu`` by default, ``ops_reference`` to check them). Backward
+the optimiser are the kernels of ``ops`` (backend.kernels.training_cpu by default, training_reference to check
+them). Backward
 formulas, for a layer with output ``out = h' * mask`` and upstream gradient ``dout``::
 
     dh' = dout * mask
@@ -21,7 +22,7 @@ from types import ModuleType
 
 import numpy as np
 
-from backend.gru4rec import ops_cpu
+from backend.kernels import training_cpu as ops_cpu
 from backend.gru4rec.model import GRU4RecWeights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters

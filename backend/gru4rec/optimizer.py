@@ -1,6 +1,6 @@
 """State of Adagrad with momentum (spec §5): one accumulator (and one velocity) per weight element.
 
-The update itself is ``adagrad_momentum_rows`` / ``adagrad_momentum_dense`` in ops_reference / ops_cpu: item
+The update itself is ``adagrad_momentum_rows`` / ``adagrad_momentum_dense`` in backend.kernels.training_*: item
 matrices are updated at the rows a step used only, dense GRU weights everywhere. The accumulator starts at 0.
 """
 from __future__ import annotations

@@ -5,7 +5,8 @@ layer's output), score the sampled columns, take the loss, let autograd find the
 Adagrad with momentum to the rows used (duplicates summed) and to the dense weights. Slow on purpose: every
 operation is a separate framework call.
 
-Weights and optimizer state stay numpy arrays; torch tensors here share their memory.
+Weights and optimizer state stay numpy arrays; on the CPU the torch tensors here share their memory. On a GPU
+(``device="cuda"``: the plain-PyTorch-on-a-GPU baseline) they are copies, brought back by ``store``.
 """
 from __future__ import annotations
 
@@ -22,9 +23,9 @@ EPS_ADAGRAD = 1e-6
 
 def xe_loss(r: torch.Tensor, log_q: torch.Tensor, logq: float) -> torch.Tensor:
     """(M,) row losses: -log(softmax(r_i - logq * log Q)_i + 1e-24); the positive of row i is column i."""
-    M = r.shape[0]
+    diag = torch.arange(r.shape[0], device=r.device)
     p = torch.softmax(r - logq * log_q, dim=1)
-    return -torch.log(p[torch.arange(M), torch.arange(M)] + EPS_LOG)
+    return -torch.log(p[diag, diag] + EPS_LOG)
 
 
 def bprmax_loss(r: torch.Tensor, bpreg: float) -> torch.Tensor:
@@ -33,30 +34,40 @@ def bprmax_loss(r: torch.Tensor, bpreg: float) -> torch.Tensor:
     M, C = r.shape
     if C == 1:
         return r[:, 0] * 0.0
-    eye = torch.zeros(M, C, dtype=torch.bool)
-    eye[torch.arange(M), torch.arange(M)] = True
+    diag = torch.arange(M, device=r.device)
+    eye = torch.zeros(M, C, dtype=torch.bool, device=r.device)
+    eye[diag, diag] = True
     s = torch.softmax(r.masked_fill(eye, float("-inf")), dim=1)
-    r_pos = r[torch.arange(M), torch.arange(M)].unsqueeze(1)
+    r_pos = r[diag, diag].unsqueeze(1)
     return -torch.log((s * torch.sigmoid(r_pos - r)).sum(1) + EPS_LOG) + bpreg * (s * r * r).sum(1)
 
 
 class ReferenceStep:
-    def __init__(self, weights: GRU4RecWeights, optim: OptimizerState, params: Hyperparameters):
+    def __init__(self, weights: GRU4RecWeights, optim: OptimizerState, params: Hyperparameters,
+                 device: str = "cpu"):
         self.w = weights
         self.params = params
-        self.t = {k: torch.from_numpy(v) for k, v in weights.arrays().items()}
-        self.acc = {k: torch.from_numpy(v) for k, v in optim.acc.items()}
-        self.vel = {k: torch.from_numpy(v) for k, v in optim.vel.items()}
-        self.prev_out = [torch.zeros(0, h) for h in weights.sizes]
+        self.dev = dev = torch.device(device)
+        self.t = {k: torch.from_numpy(v).to(dev) for k, v in weights.arrays().items()}
+        self.acc = {k: torch.from_numpy(v).to(dev) for k, v in optim.acc.items()}
+        self.vel = {k: torch.from_numpy(v).to(dev) for k, v in optim.vel.items()}
+        self.prev_out = [torch.zeros(0, h, device=dev) for h in weights.sizes]
         self.grads: dict[str, torch.Tensor] = {}
+
+    def store(self, weights: GRU4RecWeights, optim: OptimizerState) -> None:
+        """Copy the weights and optimiser state into the numpy arrays (needed on a GPU only)."""
+        for name, arr in weights.arrays().items():
+            arr[...] = self.t[name].cpu().numpy()
+            optim.acc[name][...] = self.acc[name].cpu().numpy()
+            optim.vel[name][...] = self.vel[name].cpu().numpy()
 
     def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden) -> float:
         """One step; returns the sum of the M row losses (the step optimises their mean)."""
-        p, t, mode = self.params, self.t, self.w.mode
-        in_items = torch.from_numpy(np.asarray(in_items, dtype=np.int64))
+        p, t, mode, dev = self.params, self.t, self.w.mode, self.dev
+        in_items = torch.from_numpy(np.asarray(in_items, dtype=np.int64)).to(dev)
         Y = torch.cat([torch.from_numpy(np.asarray(out_items, dtype=np.int64)),
-                       torch.from_numpy(np.asarray(samples, dtype=np.int64))])
-        src = torch.from_numpy(np.asarray(src, dtype=np.int64))
+                       torch.from_numpy(np.asarray(samples, dtype=np.int64))]).to(dev)
+        src = torch.from_numpy(np.asarray(src, dtype=np.int64)).to(dev)
         M = len(in_items)
         # leaves: the rows of the item matrices used in this step, and the dense GRU weights
         input_matrix = {"shared": "Wy", "separate": "E", "onehot": "layer0.Wx"}[mode]
@@ -66,10 +77,10 @@ class ReferenceStep:
         dense = {k: v.detach().requires_grad_() for k, v in t.items() if not is_sparse(k, mode)}
 
         # forward: GRU layers (1-step BPTT: the previous states carry no gradient)
-        x = x_rows * torch.from_numpy(mask_embed) if mask_embed.size else x_rows
+        x = x_rows * torch.from_numpy(mask_embed).to(dev) if mask_embed.size else x_rows
         outs = []
         for i, H in enumerate(self.w.sizes):
-            h = torch.zeros(M, H)                         # a slot that starts a session starts from zero
+            h = torch.zeros(M, H, device=dev)             # a slot that starts a session starts from zero
             h[src >= 0] = self.prev_out[i][src[src >= 0]]
             if i == 0 and mode == "onehot":
                 a = x + dense["layer0.b"]
@@ -81,13 +92,13 @@ class ReferenceStep:
             n = torch.tanh(a[:, 2 * H:] + (r * h) @ dense[f"layer{i}.Wh"])
             x = z * h + (1 - z) * n
             if masks_hidden[i].size:
-                x = x * torch.from_numpy(masks_hidden[i])
+                x = x * torch.from_numpy(masks_hidden[i]).to(dev)
             outs.append(x)
         scores = x @ wy_rows.T + by_rows
         if p.elu_alpha > 0:
             scores = torch.nn.functional.elu(scores, alpha=p.elu_alpha)
         if p.loss == "cross-entropy":
-            losses = xe_loss(scores, torch.from_numpy(np.asarray(log_q, dtype=np.float32)), p.logq)
+            losses = xe_loss(scores, torch.from_numpy(np.asarray(log_q, dtype=np.float32)).to(dev), p.logq)
         else:
             losses = bprmax_loss(scores, p.bpreg)
         (losses.sum() / p.batch_size).backward()          # the configured size, also when the batch shrinks
@@ -108,7 +119,7 @@ class ReferenceStep:
 
     def _update_rows(self, name: str, rows: torch.Tensor, grads: torch.Tensor) -> None:
         uniq, inverse = torch.unique(rows, return_inverse=True)
-        summed = torch.zeros((len(uniq),) + grads.shape[1:]).index_add_(0, inverse, grads)
+        summed = torch.zeros((len(uniq),) + grads.shape[1:], device=self.dev).index_add_(0, inverse, grads)
         self.grads[name] = torch.zeros_like(self.t[name]).index_put_((uniq,), summed)
         self._adagrad(name, summed, uniq)
 

@@ -10,7 +10,7 @@ from types import ModuleType
 
 import numpy as np
 
-from backend.gru4rec import ops_cpu
+from backend.kernels import training_cpu as ops_cpu
 
 
 class SampleStore:

@@ -8,7 +8,9 @@
         one step: forward, sampled loss, backward (1-step BPTT), Adagrad-momentum updates
 
 The step is ``fast.FastStep`` (default) or ``reference.ReferenceStep`` (plain torch autograd); both take the
-same inputs, drawn here from one seeded generator, so they follow the same trajectory.
+same inputs, drawn here from one seeded generator, so they follow the same trajectory. ``device="cuda"`` runs the
+reference step with torch on the GPU, and the fast one as ``cuda_train`` (the same loop with every array on the
+GPU and Numba-CUDA kernels for the hot parts); ``device="auto"`` picks the GPU when there is one (device.py).
 
 The step loss is the sum of the row losses divided by the CONFIGURED batch size, also in the shrinking tail of
 an epoch. Spec §1 says "the real, possibly shrunken, row count"; that gives each of the last few pairs of an
@@ -56,6 +58,8 @@ class TrainResult:
     epoch_loss: list[float] = field(default_factory=list)         # mean row loss per epoch
     epoch_seconds: list[float] = field(default_factory=list)      # time in the step loop per epoch
     pairs_per_epoch: int = 0                                      # training events (input -> next item) per epoch
+    steps_per_epoch: int = 0                                      # mini-batches per epoch
+    device: str = "cpu"                                           # "cpu" or "cuda" (also when simulated)
     thread_probes: list = field(default_factory=list)             # (BLAS threads, events/s) measured
 
     @property
@@ -88,26 +92,38 @@ class DropoutMasks:
         return out
 
 
-def make_step(impl: str, weights: GRU4RecWeights, optim: OptimizerState, params: Hyperparameters):
-    if impl == "fast":
+def make_step(impl: str, weights: GRU4RecWeights, optim: OptimizerState, params: Hyperparameters,
+              device: str = "cpu"):
+    if impl == "fast" and device == "cpu":
         from backend.gru4rec.fast import FastStep
         return FastStep(weights, optim, params)
     if impl == "reference":
         from backend.gru4rec.reference import ReferenceStep
-        return ReferenceStep(weights, optim, params)
-    raise ValueError(f"impl must be one of {IMPLEMENTATIONS}")
+        return ReferenceStep(weights, optim, params, device=device)
+    raise ValueError(f"impl must be one of {IMPLEMENTATIONS} (the fast GPU step runs in cuda_train)")
 
 
-def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast",
+def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", device: str = "cpu",
           progress: Callable[[Progress], None] | None = None, progress_every: float = 0.5,
-          max_steps: int | None = None, threads: int | None = None) -> TrainResult:
-    """Train on ``data`` (sessions in training order). ``progress`` is called about every ``progress_every``
-    seconds and at the end of each epoch. ``max_steps`` (benchmarks) stops each epoch early. ``threads`` fixes
-    the BLAS threads of the fast step (default: measured while training, see threads.py)."""
+          max_steps: int | None = None, threads: int | None = None, host_rng: bool = False) -> TrainResult:
+    """Train on ``data`` (sessions in training order). ``device``: "cpu", "cuda" or "auto" (device.py).
+    ``progress`` is called about every ``progress_every`` seconds and at the end of each epoch. ``max_steps``
+    (benchmarks) stops each epoch early. ``threads`` fixes the BLAS threads of the fast CPU step (default:
+    measured while training, see threads.py). ``host_rng``: the fast GPU path draws its samples and dropout
+    masks with this loop's generator, following the CPU trajectory (cuda_train.py; tests)."""
+    from backend.gru4rec.device import resolve_device
+
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"impl must be one of {IMPLEMENTATIONS}")
     if data.n_sessions == 0 or not (data.lengths >= 2).any():
         raise UpnextError("no training session has two or more events: nothing to learn from")
+    device = resolve_device(device, impl)
+    if device == "cuda" and impl == "fast":
+        from backend.gru4rec.cuda_train import train_cuda
+        return train_cuda(data, params, progress=progress, progress_every=progress_every, max_steps=max_steps,
+                          host_rng=host_rng)
     if impl != "fast":          # the reference path runs as torch runs by default
-        return _train(data, params, impl, progress, progress_every, max_steps, None)
+        return _train(data, params, impl, progress, progress_every, max_steps, None, device)
     blas = BlasThreads([threads] if threads else thread_candidates(params))
     try:
         result = _train(data, params, impl, progress, progress_every, max_steps, blas)
@@ -117,11 +133,11 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast",
     return result
 
 
-def _train(data, params, impl, progress, progress_every, max_steps, blas) -> TrainResult:
+def _train(data, params, impl, progress, progress_every, max_steps, blas, device="cpu") -> TrainResult:
     rng = np.random.default_rng(params.seed)
     weights = init_weights(data.n_items, params.layers, params.embedding_mode, params.embedding, rng)
     optim = OptimizerState.zeros_for(weights, params.momentum)
-    step = make_step(impl, weights, optim, params)
+    step = make_step(impl, weights, optim, params, device)
 
     schedule = session_parallel(data.offsets, params.batch_size)
     in_items = data.items[schedule.event].astype(np.int64)
@@ -136,9 +152,9 @@ def _train(data, params, impl, progress, progress_every, max_steps, blas) -> Tra
     n_steps = schedule.n_steps if max_steps is None else min(max_steps, schedule.n_steps)
     pairs = int(schedule.step_ptr[n_steps])
 
-    result = TrainResult(weights=weights, pairs_per_epoch=pairs)
+    result = TrainResult(weights=weights, pairs_per_epoch=pairs, steps_per_epoch=n_steps, device=device)
     log.info("training", extra={"sessions": data.n_sessions, "pairs": pairs, "items": data.n_items,
-                                "steps": n_steps, "impl": impl})
+                                "steps": n_steps, "impl": impl, "device": device})
     for epoch in range(1, params.n_epochs + 1):
         loss_sum, done = 0.0, 0
         t0 = last_report = time.perf_counter()
@@ -171,4 +187,6 @@ def _train(data, params, impl, progress, progress_every, max_steps, blas) -> Tra
                                  "seconds": round(seconds, 2), "events_per_s": round(done / seconds)})
         if progress:
             progress(Progress(epoch, params.n_epochs, done, pairs, result.epoch_loss[-1], done / seconds))
+    if device != "cpu":
+        step.store(weights, optim)              # the reference step on a GPU: weights back to the host
     return result

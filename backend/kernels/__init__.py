@@ -3,6 +3,10 @@
 ``reference`` (numpy) defines the results; ``cpu`` (Numba, compiled on first call and cached on disk) is what
 serving runs. Both modules have the same functions with the same arguments (see reference.py for the
 conventions); tests compare them. ``implementation(name)`` picks one by name.
+
+Training kernels (the hot parts of a GRU4Rec training step) follow the same pattern: ``training_reference``
+(numpy), ``training_cpu`` (Numba CPU) and ``cuda`` (Numba-CUDA; ``cuda_loss``, ``cuda_interop``) have the same
+functions with the same arguments.
 """
 from __future__ import annotations
 

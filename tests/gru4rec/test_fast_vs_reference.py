@@ -3,7 +3,7 @@ updated weights and optimiser state, over single steps and whole (small) trainin
 import numpy as np
 import pytest
 
-from backend.gru4rec import ops_cpu, ops_reference
+from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.fast import FastStep
 from backend.gru4rec.model import init_weights
 from backend.gru4rec.optimizer import OptimizerState

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend.gru4rec import ops_cpu, ops_reference
+from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.reference import bprmax_loss, xe_loss
 
 

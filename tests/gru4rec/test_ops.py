@@ -1,8 +1,8 @@
-"""The GRU stages and gathers of ops_cpu (Numba) against ops_reference (numpy)."""
+"""The GRU stages and gathers of training_cpu (Numba) against training_reference (numpy)."""
 import numpy as np
 import pytest
 
-from backend.gru4rec import ops_cpu, ops_reference
+from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.fastmath import exp32_array
 
 M, H = 7, 33

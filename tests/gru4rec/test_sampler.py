@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from backend.gru4rec import ops_cpu, ops_reference
+from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.sampler import SampleStore
 
 

@@ -1,4 +1,4 @@
-"""Numba CPU twins of ``ops_reference`` (same names, same signatures, same results up to float rounding).
+"""Numba CPU twins of ``training_reference`` (same names, same signatures, same results up to float rounding).
 
 Serial kernels (the BLAS calls around them use the cores); float32 inner loops with the vectorisable
 ``exp32`` so that LLVM emits AVX-512 code. ``error_model="numpy"`` matters: with Numba's default (Python's

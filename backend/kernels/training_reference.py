@@ -1,7 +1,8 @@
-"""The training step's hot parts as plain numpy: the reference that ``ops_cpu`` (Numba) must reproduce.
+"""The GRU4Rec training step's hot parts as plain numpy: the reference that ``training_cpu`` (Numba CPU) and
+``cuda`` (Numba-CUDA) must reproduce.
 
-Same names and signatures in both modules (and, later, in a CUDA twin). The three parts a GPU trainer moves
-to kernels are separate functions: the sampled loss and its gradient (``sampled_xe_loss_grad``,
+Same names and signatures in the three modules. The three parts the GPU trainer moves to kernels are separate
+functions: the sampled loss and its gradient (``sampled_xe_loss_grad``,
 ``sampled_bprmax_loss_grad``; on the CPU the score block ``raw = h @ Wy[Y].T`` comes from BLAS just before),
 the row-wise update (``adagrad_momentum_rows``) and the sample store (``draw_popularity_samples``). Conventions:
 M rows (active slots), C = M + n_sample score columns (column i is row i's target), float32 arrays.
