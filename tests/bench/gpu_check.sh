@@ -13,7 +13,7 @@
 #    $UPNEXT_SHARED_DATA/diginetica-srgnn) into .gpu-data/ (gitignored, 5.4 MB; never commit it: the dataset's
 #    licence forbids republishing).
 # 2. There:         device tool `run`, command "bash tests/bench/gpu_check.sh run", carry [".gpu-data"],
-#                   timeout_s 540. Everything it prints also lands in $OUT (gpu_check.log).
+#                   timeout_s 560. Everything it prints also lands in $OUT (gpu_check.log).
 #
 # numba-cuda there: the GPU machine's python3 has torch (a CUDA 13 build, torch.version.cuda says which), numba and
 # numba-cuda, used as they are; the check prints their versions and stops early if numba-cuda cannot use the GPU.
@@ -24,7 +24,8 @@
 #    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #      --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_24_x86_64 \
 #      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl numba-cuda==0.30.4
-#    (1.9 MB; then carry [".gpu-data", ".whl"]: the run installs .whl/*.whl into /tmp/site, first on PYTHONPATH.
+#    (1.9 MB; then carry [".gpu-data", ".whl"]: if the machine's own numba-cuda cannot run the
+#    kernels, the run installs .whl/*.whl into /tmp/site and tries again with it.
 #    Do not add numba 0.68.1 + llvmlite 0.50.0 wheels: llvmlite alone is 57 MB, over the 64 MB a call carries.)
 # Wheels are never committed.
 set -uo pipefail
@@ -32,38 +33,58 @@ cd "$(dirname "$0")/../.."
 REPO=$PWD
 DATA=.gpu-data/diginetica-srgnn
 
-check() {
-    if [ ! -f "$DATA/train_sessions.txt" ]; then
-        echo "$DATA missing: run 'tests/bench/gpu_check.sh prepare' where the data is, and carry .gpu-data"
-        return 2
-    fi
-    PY="${PYTHON:-python3}"
-    if compgen -G ".whl/*.whl" > /dev/null; then
-        $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-            || return 2
-        export PYTHONPATH=/tmp/site
-    fi
-    export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-    start=$(date +%s)
-    echo "== versions"
-    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-    $PY - <<'PY' || return 2
+versions() {     # prints the versions; fails when the Numba-CUDA path cannot use the GPU
+    $PY - <<'PY'
 import importlib.metadata as md, numba, numpy, torch
 from numba import cuda
 print(f"torch {torch.__version__} CUDA {torch.version.cuda} GPU {torch.cuda.is_available()}; "
       f"numpy {numpy.__version__}; numba {numba.__version__}; numba-cuda {md.version('numba-cuda')} ({cuda.__file__})")
 from backend.gru4rec.device import cuda_unavailable
 why = cuda_unavailable("fast")
+if not why:                     # compile and launch one kernel on a torch tensor: NVVM, driver and interop at once
+    try:
+        @cuda.jit
+        def probe(a):
+            i = cuda.grid(1)
+            if i < a.size:
+                a[i] = i
+        t = torch.zeros(64, device="cuda")
+        probe[1, 64](cuda.as_cuda_array(t))
+        cuda.synchronize()
+        assert t[5].item() == 5.0, t[:8]
+    except Exception as e:      # noqa: BLE001
+        why = f"a probe kernel failed: {type(e).__name__}: {e}"
 print("GPU path:", why or "ready")
 raise SystemExit(1 if why else 0)
 PY
+}
+
+check() {
+    if [ ! -f "$DATA/train_sessions.txt" ]; then
+        echo "$DATA missing: run 'tests/bench/gpu_check.sh prepare' where the data is, and carry .gpu-data"
+        return 2
+    fi
+    PY="${PYTHON:-python3}"
+    export PYTHONPATH="$REPO" PYTHONUNBUFFERED=1
+    start=$(date +%s)
+    echo "== versions"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+    if ! versions; then
+        # the machine's own numba-cuda cannot run our kernels: try the pinned one, if it was carried
+        compgen -G ".whl/*.whl" > /dev/null || return 2
+        echo "== trying the carried wheels: $(ls .whl)"
+        $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+            || return 2
+        export PYTHONPATH="$REPO:/tmp/site"
+        versions || return 2
+    fi
     echo "== 1. tests on the GPU ($(($(date +%s) - start)) s)"
     # -W default: a numba warning peculiar to that machine is printed instead of failing the one run we get
-    timeout 170 $PY -m pytest -q -p no:cacheprovider --confcutdir=tests/gpu -W default --durations=8 \
+    timeout 150 $PY -m pytest -q -p no:cacheprovider --confcutdir=tests/gpu -W default --durations=8 \
         tests/gpu tests/kernels/test_training_cuda.py tests/gru4rec/test_train_cuda.py
     echo "pytest exit status $?"
     echo "== 2. one epoch each ($(($(date +%s) - start)) s)"
-    UPNEXT_SHARED_DATA="$REPO/.gpu-data" timeout 290 $PY tests/bench/bench_gpu_train.py
+    UPNEXT_SHARED_DATA="$REPO/.gpu-data" timeout 330 $PY tests/bench/bench_gpu_train.py
     echo "bench exit status $?"
     echo "== done in $(($(date +%s) - start)) s"
 }
@@ -76,7 +97,7 @@ prepare)
     cp "$src/train_sessions.txt" "$src/test_sessions.txt" "$DATA/"
     git check-ignore -q "$DATA/train_sessions.txt" || { echo "$DATA is not ignored by git: not going on"; exit 2; }
     du -sh .gpu-data
-    echo "now: device run, command 'bash tests/bench/gpu_check.sh run', carry ['.gpu-data'], timeout_s 540"
+    echo "now: device run, command 'bash tests/bench/gpu_check.sh run', carry ['.gpu-data'], timeout_s 560"
     ;;
 run)
     OUT="${OUT:-/tmp/gpu_check}"; mkdir -p "$OUT"
