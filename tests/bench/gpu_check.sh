@@ -70,12 +70,26 @@ check() {
     echo "== versions"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
     if ! versions; then
+        # numba older than the machine's numpy (numba 0.68.0 with numpy 2.5 was seen there) looks up numpy
+        # functions that numpy 2.5 removed, such as np.row_stack: put them back, under their new names, in every
+        # Python process of this check
+        mkdir -p /tmp/upnext-shim
+        cat > /tmp/upnext-shim/sitecustomize.py <<'SHIM'
+import numpy as _np
+for _old, _new in (("row_stack", "vstack"), ("trapz", "trapezoid"), ("in1d", "isin")):
+    if not hasattr(_np, _old) and hasattr(_np, _new):
+        setattr(_np, _old, getattr(_np, _new))
+SHIM
+        export PYTHONPATH="$REPO:/tmp/upnext-shim"
+        echo "== with numpy's removed names put back"
+    fi
+    if ! versions; then
         # the machine's own numba-cuda cannot run our kernels: try the pinned one, if it was carried
         compgen -G ".whl/*.whl" > /dev/null || return 2
         echo "== trying the carried wheels: $(ls .whl)"
         $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
             || return 2
-        export PYTHONPATH="$REPO:/tmp/site"
+        export PYTHONPATH="$PYTHONPATH:/tmp/site"
         versions || return 2
     fi
     echo "== 1. tests on the GPU ($(($(date +%s) - start)) s)"
