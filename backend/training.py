@@ -49,7 +49,8 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
                 "seconds": round(time.perf_counter() - t0, 3),
                 "loop_seconds": round(sum(result.epoch_seconds), 3),
                 "events_per_second": round(result.events_per_second, 1),
-                "pairs_per_epoch": result.pairs_per_epoch, "epoch_loss": result.epoch_loss}
+                "pairs_per_epoch": result.pairs_per_epoch, "epoch_loss": result.epoch_loss,
+                **({"cuda_graph": result.cuda_graph} if result.cuda_graph else {})}
     info = data_info(data, source)
     out = Path(out)
     save_model(out, result.weights, params=params.as_dict(), item_ids=data.item_ids, support=data.support(),

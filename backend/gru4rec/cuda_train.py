@@ -5,6 +5,7 @@ The epoch's schedule (input item, target item and state row of every training pa
 slices it; the store of popularity-sampled negatives is drawn on the device by the ``draw_popularity_samples``
 kernel and consumed one row per step; dropout masks come from torch's generator on the device. The host only
 queues work: it waits for the GPU when it reports progress (which reads the loss) and at the end of an epoch.
+Full-batch steps are replayed as a CUDA graph (cuda_graph.py).
 
 With ``host_rng=True`` the store's uniforms and the dropout masks come from the CPU trainer's numpy generator,
 in the CPU trainer's order: the GPU then follows the CPU trainer's trajectory up to float rounding (tests). It is
@@ -21,13 +22,14 @@ import torch
 
 from backend.errors import UpnextError
 from backend.gru4rec.batches import session_parallel
+from backend.gru4rec.cuda_graph import StepGraph
 from backend.gru4rec.cuda_step import CudaStep
 from backend.gru4rec.model import init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.train import DropoutMasks, Progress, TrainResult
 from backend.kernels.cuda import launch_draw_samples
-from backend.kernels.cuda_interop import kernel_array, launch_stream, torch_device
+from backend.kernels.cuda_interop import SIMULATOR, kernel_array, launch_stream, torch_device
 from backend.sessions import SessionData
 
 log = logging.getLogger(__name__)
@@ -107,9 +109,10 @@ class DeviceDropout:
 
 def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable[[Progress], None] | None = None,
                progress_every: float = 0.5, max_steps: int | None = None, host_rng: bool = False,
-               device: str | None = None) -> TrainResult:
+               device: str | None = None, cuda_graphs: bool = True) -> TrainResult:
     """Train on the GPU (``device``: torch's, "cuda" by default; "cpu" under the CUDA simulator). Same arguments
-    and result as ``train.train``; the weights come back to the host at the end."""
+    and result as ``train.train``; the weights come back to the host at the end. ``cuda_graphs``: replay the
+    full-batch steps as a CUDA graph (cuda_graph.py; never under the simulator)."""
     dev = torch.device(device or torch_device())
     rng = np.random.default_rng(params.seed)
     weights = init_weights(data.n_items, params.layers, params.embedding_mode, params.embedding, rng)
@@ -138,6 +141,16 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
     use_log_q = params.loss == "cross-entropy" and params.logq > 0
     ptr = schedule.step_ptr[:n_steps + 1].tolist()
 
+    def body(in_b, targets, samples, rows_b, mask_embed, masks_hidden) -> None:
+        M = in_b.shape[0]
+        log_q = None
+        if use_log_q:        # targets are drawn by the data (Q = support), samples by support^alpha (spec §4)
+            log_q = step.log_q_buffer(M + samples.shape[0])
+            torch.index_select(log_support_t, 0, targets, out=log_q[:M])
+            torch.index_select(log_sample_t, 0, samples, out=log_q[M:])
+        step.run(in_b, targets, samples, rows_b, log_q, mask_embed, masks_hidden)
+
+    graphed = StepGraph(body, params.batch_size, params.n_sample, dev) if cuda_graphs and not SIMULATOR else None
     result = TrainResult(weights=weights, pairs_per_epoch=pairs, steps_per_epoch=n_steps, device="cuda")
     log.info("training", extra={"sessions": data.n_sessions, "pairs": pairs, "items": data.n_items,
                                 "steps": n_steps, "impl": "fast", "device": str(dev)})
@@ -148,14 +161,9 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
             lo, hi = ptr[t], ptr[t + 1]
             M = hi - lo
             samples = sampler.next()
-            targets = out_items[lo:hi]
-            log_q = None
-            if use_log_q:        # targets are drawn by the data (Q = support), samples by support^alpha (spec §4)
-                log_q = step.log_q_buffer(M + samples.shape[0])
-                torch.index_select(log_support_t, 0, targets, out=log_q[:M])
-                torch.index_select(log_sample_t, 0, samples, out=log_q[M:])
             mask_embed, masks_hidden = dropout.draw(M)
-            step.run(in_items[lo:hi], targets, samples, state_rows[lo:hi], log_q, mask_embed, masks_hidden)
+            run = graphed if graphed is not None and M == params.batch_size else body
+            run(in_items[lo:hi], out_items[lo:hi], samples, state_rows[lo:hi], mask_embed, masks_hidden)
             done += M
             if progress and time.perf_counter() - last_report >= progress_every:
                 loss_sum += _take_loss(step, epoch, t)
@@ -170,6 +178,7 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
         if progress:
             progress(Progress(epoch, params.n_epochs, done, pairs, result.epoch_loss[-1], done / seconds))
     step.store(weights, optim)
+    result.cuda_graph = graphed.status if graphed is not None else "off"
     return result
 
 

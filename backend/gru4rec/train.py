@@ -61,6 +61,7 @@ class TrainResult:
     steps_per_epoch: int = 0                                      # mini-batches per epoch
     device: str = "cpu"                                           # "cpu" or "cuda" (also when simulated)
     thread_probes: list = field(default_factory=list)             # (BLAS threads, events/s) measured
+    cuda_graph: str = ""                                          # the GPU path's CUDA graph: used, or why not
 
     @property
     def events_per_second(self) -> float:
@@ -105,12 +106,14 @@ def make_step(impl: str, weights: GRU4RecWeights, optim: OptimizerState, params:
 
 def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", device: str = "cpu",
           progress: Callable[[Progress], None] | None = None, progress_every: float = 0.5,
-          max_steps: int | None = None, threads: int | None = None, host_rng: bool = False) -> TrainResult:
+          max_steps: int | None = None, threads: int | None = None, host_rng: bool = False,
+          cuda_graphs: bool = True) -> TrainResult:
     """Train on ``data`` (sessions in training order). ``device``: "cpu", "cuda" or "auto" (device.py).
     ``progress`` is called about every ``progress_every`` seconds and at the end of each epoch. ``max_steps``
     (benchmarks) stops each epoch early. ``threads`` fixes the BLAS threads of the fast CPU step (default:
     measured while training, see threads.py). ``host_rng``: the fast GPU path draws its samples and dropout
-    masks with this loop's generator, following the CPU trajectory (cuda_train.py; tests)."""
+    masks with this loop's generator, following the CPU trajectory (cuda_train.py; tests). ``cuda_graphs``: the
+    fast GPU path replays its full-batch steps as a CUDA graph (cuda_graph.py; off: benchmarks, tests)."""
     from backend.gru4rec.device import resolve_device
 
     if impl not in IMPLEMENTATIONS:
@@ -121,7 +124,7 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
     if device == "cuda" and impl == "fast":
         from backend.gru4rec.cuda_train import train_cuda
         return train_cuda(data, params, progress=progress, progress_every=progress_every, max_steps=max_steps,
-                          host_rng=host_rng)
+                          host_rng=host_rng, cuda_graphs=cuda_graphs)
     if impl != "fast":          # the reference path runs as torch runs by default
         return _train(data, params, impl, progress, progress_every, max_steps, None, device)
     blas = BlasThreads([threads] if threads else thread_candidates(params))

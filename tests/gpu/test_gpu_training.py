@@ -160,3 +160,19 @@ def test_short_gpu_training_follows_cpu_training(setting):
     own = train(data, params, device="cuda")
     assert own.epoch_loss[-1] == pytest.approx(cpu.epoch_loss[-1], rel=0.05)
     assert own.epoch_loss[-1] < own.epoch_loss[0]
+
+
+@pytest.mark.parametrize("setting", ["xe-100x32", "bprmax-512x128"])
+def test_cuda_graph_replays_follow_the_eager_steps(setting):
+    """Full-batch steps replayed as a CUDA graph compute what the same steps launched one by one compute: the same
+    random numbers (host_rng) give the same trajectory up to the float rounding of atomic additions."""
+    params = parse_params(SETTINGS[setting]).replace(n_epochs=2, n_sample=512, sample_store_size=20_000)
+    data = _sessions()
+    eager = train(data, params, device="cuda", host_rng=True, cuda_graphs=False)
+    graphed = train(data, params, device="cuda", host_rng=True)
+    assert eager.cuda_graph == "off"
+    assert graphed.cuda_graph.startswith("replayed"), graphed.cuda_graph
+    assert int(graphed.cuda_graph.split()[1]) > graphed.steps_per_epoch      # most steps of both epochs
+    np.testing.assert_allclose(graphed.epoch_loss, eager.epoch_loss, rtol=1e-4)
+    for name, arr in eager.weights.arrays().items():
+        _close(graphed.weights.arrays()[name], arr, 1e-3, name)
