@@ -45,9 +45,9 @@ _cache: dict[tuple[int, int, int], _Cached] = {}
 _cache_lock = threading.Lock()
 
 
-def _report(engine, exp: ExperimentInfo, metric: str, fresh: bool) -> tuple[dict, dict]:
-    """(report, daily cumulative series of ``metric``) from one read of the store, reused for REPORT_TTL_S
-    (or until the experiment's status changes); ``fresh`` reads again."""
+def _report(engine, exp: ExperimentInfo, metric: str | None, fresh: bool) -> tuple[dict, dict | None]:
+    """(report, daily cumulative series of ``metric`` or None) from one read of the store, reused for
+    REPORT_TTL_S (or until the experiment's status changes); ``fresh`` reads again."""
     key, now = (id(engine), exp.id, exp.created_ms), time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
@@ -59,7 +59,7 @@ def _report(engine, exp: ExperimentInfo, metric: str, fresh: bool) -> tuple[dict
                 del _cache[old]
             _cache[key] = hit
     series = hit.series.get(metric)
-    if series is None:
+    if series is None and metric is not None:
         series = hit.series[metric] = series_from_sessions(exp, hit.data, metric)
     return hit.report, series
 
@@ -71,12 +71,19 @@ async def _site_or_404(request: Request):
     return site, sites, None
 
 
-async def _experiment(request: Request, site: dict):
+async def _site_and_experiment(request: Request):
+    """(site, sites, experiment, None), or (..., the 404 page) when the site or its experiment is unknown."""
+    site, sites, missing = await _site_or_404(request)
+    if missing:
+        return site, sites, None, missing
     try:
         exp = await run_in_threadpool(get_experiment, services(request).engine, request.path_params["exp_id"])
     except ExperimentError:
-        return None
-    return exp if exp.site_id == site["id"] else None
+        exp = None
+    if exp is None or exp.site_id != site["id"]:
+        return site, sites, None, error_page(request, 404, "No such experiment",
+                                             "That experiment does not exist (any more).")
+    return site, sites, exp, None
 
 
 def _form_arms(form) -> list[Arm]:
@@ -129,12 +136,9 @@ async def create(request: Request) -> Response:
 
 @admin_view
 async def detail(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, exp, missing = await _site_and_experiment(request)
     if missing:
         return missing
-    exp = await _experiment(request, site)
-    if exp is None:
-        return error_page(request, 404, "No such experiment", "That experiment does not exist (any more).")
     metric = request.query_params.get("metric", "clicks")
     if metric not in METRIC_BY_NAME:
         metric = "clicks"
@@ -150,12 +154,9 @@ async def detail(request: Request) -> Response:
 
 @admin_view
 async def action(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, exp, missing = await _site_and_experiment(request)
     if missing:
         return missing
-    exp = await _experiment(request, site)
-    if exp is None:
-        return error_page(request, 404, "No such experiment", "That experiment does not exist (any more).")
     what = request.path_params["action"]
     if what not in TRANSITIONS and what != "delete":
         return error_page(request, 404, "No such action", "An experiment can be started, paused, stopped or "
@@ -176,16 +177,14 @@ async def action(request: Request) -> Response:
 @admin_view
 async def export_csv(request: Request) -> Response:
     """``?series=METRIC``: the daily cumulative series; else the report (one row per arm and metric)."""
-    site, sites, missing = await _site_or_404(request)
+    site, sites, exp, missing = await _site_and_experiment(request)
     if missing:
         return missing
-    exp = await _experiment(request, site)
-    if exp is None:
-        return error_page(request, 404, "No such experiment", "That experiment does not exist (any more).")
     metric = request.query_params.get("series")
-    report, series = await run_in_threadpool(_report, services(request).engine, exp,
-                                             metric if metric in METRIC_BY_NAME else "clicks", False)
-    body = series_csv(series) if metric in METRIC_BY_NAME else report_csv(report)
+    if metric is not None and metric not in METRIC_BY_NAME:
+        return error_page(request, 400, "No such metric", f"series: one of {', '.join(METRIC_BY_NAME)}")
+    report, series = await run_in_threadpool(_report, services(request).engine, exp, metric, False)
+    body = report_csv(report) if metric is None else series_csv(series)
     name = f"experiment-{exp.id}-{metric or 'report'}.csv"
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={**headers(), "Content-Disposition": f'attachment; filename="{name}"'})

@@ -154,6 +154,8 @@ def test_unknown_experiments_sites_and_actions_are_not_found(admin, shop, engine
     assert r.status_code == 404 and get_experiment(engine, exp_id).status == "draft"
     r = admin.post(f"{base}/{exp_id}/explode", data={"csrf": admin.csrf})
     assert r.status_code == 404 and get_experiment(engine, exp_id).status == "draft"
+    r = admin.get(f"{base}/{exp_id}.csv?series=%22%3E%3Cx")
+    assert r.status_code == 400 and "series: one of clicks" in r.text and "content-disposition" not in r.headers
 
 
 def test_names_are_shown_escaped(admin, shop):
