@@ -45,7 +45,7 @@ def stacked_bar(parts: dict[str, int], *, label: str, width: int = 200, height: 
                   f'aria-label="{escape(label)}">' + "".join(rects) + "</svg>")
 
 
-def _nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+def _nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
     """Round values (1, 2 or 5 times a power of ten) spread over [lo, hi], about ``count`` of them."""
     raw = (hi - lo) / count
     power = 10 ** math.floor(math.log10(raw))
