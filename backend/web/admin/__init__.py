@@ -9,7 +9,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backend.settings import REPO_ROOT
-from backend.web.admin import auth, catalog, models, overview, placements, settings_page, simulator, sites
+from backend.web.admin import (auth, catalog, experiments, models, overview, placements, settings_page, simulator,
+                               sites)
 from backend.web.admin.nav import SITE_PAGES
 from backend.web.admin.render import all_sites, redirect, site_url
 
@@ -68,6 +69,11 @@ def routes() -> list[BaseRoute]:
         _post(s + "/models/{model_id:int}/promote", models.promote_model),
         _post(s + "/runs/{run_id:int}/cancel", models.cancel),
         Route(s + "/runs/{run_id:int}.json", models.run_json),
+        Route(s + "/experiments", experiments.experiments_page),
+        _post(s + "/experiments", experiments.create),
+        Route(s + "/experiments/{exp_id:int}", experiments.detail),
+        Route(s + "/experiments/{exp_id:int}.csv", experiments.export_csv),
+        _post(s + "/experiments/{exp_id:int}/{action:str}", experiments.action),
         Route(s + "/simulator", simulator.simulator_page),
         Route("/settings", settings_page.settings_page),
         _post("/settings", settings_page.save),

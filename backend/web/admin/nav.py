@@ -1,7 +1,7 @@
 """The admin navigation: the pages of the current site, then the pages of the whole server.
 
-To add a page (the experiments page of issue 7 goes after "models"), add a NavItem here and its routes in
-backend/web/admin/__init__.py; the layout (base.html) renders whatever this list holds.
+To add a page, add a NavItem here and its routes in backend/web/admin/__init__.py; the layout (base.html)
+renders whatever this list holds.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ SITE_PAGES: list[NavItem] = [
     NavItem("placements", "Placements", "placements"),
     NavItem("catalog", "Catalogue", "catalog"),
     NavItem("models", "Models", "models"),
-    # NavItem("experiments", "Experiments", "experiments"),   <- the A/B experiments page (issue 7) goes here
+    NavItem("experiments", "Experiments", "experiments"),
     NavItem("simulator", "Simulator", "simulator"),
 ]
 

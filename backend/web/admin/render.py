@@ -37,6 +37,11 @@ NOTICES = {
     "rolled-back": "Rolled back to the previous model.",
     "schedule-saved": "Retraining schedule saved.",
     "settings-saved": "Settings saved: every server process applies them within seconds.",
+    "experiment-created": "Experiment created as a draft: start it when ready.",
+    "experiment-start": "Experiment running: every server process assigns its arms within seconds.",
+    "experiment-pause": "Experiment paused: the placement is served by its own settings meanwhile.",
+    "experiment-stop": "Experiment stopped.",
+    "experiment-deleted": "Draft deleted.",
 }
 
 
