@@ -83,8 +83,9 @@ class Services:
 
     async def start(self) -> None:
         self.sites.reload()
-        # Live models are loaded and their kernels compiled before the first request is accepted.
-        await asyncio.to_thread(self.models.sync, self.engine)
+        # Live models are loaded and their kernels compiled before the first request is accepted, and so are
+        # their sites' catalogues and masks: the first visitors after a restart wait for nothing.
+        await asyncio.to_thread(self._sync_and_warm)
         await self.writer.start()
         await self.served.start()
         for name, period, work in (("retention", self.settings.purge_interval_s, self._purge),
@@ -120,7 +121,13 @@ class Services:
 
     async def _sync_models(self) -> None:
         """Hot-swap models promoted by any process (admin page, `upnext model publish`)."""
-        await asyncio.to_thread(self.models.sync, self.engine)
+        await asyncio.to_thread(self._sync_and_warm)
+
+    def _sync_and_warm(self) -> None:
+        for site_id in self.models.sync(self.engine):
+            model = self.models.get(site_id)
+            if model is not None:           # the mask a request builds on its first use of this model
+                self.catalog.snapshot(site_id).mask_for(model.model_id, model.engine.item_ids)
 
     def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
         """View-like events move the session's in-memory state at once (when this process holds it)."""

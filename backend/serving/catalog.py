@@ -58,8 +58,14 @@ class CatalogSnapshot:
         unless the site has no catalogue at all (then every item may be recommended, without metadata).
         Category code -1 means none; ``category_code`` maps a category name to its code."""
         cached = self._masks.get(key)
-        if cached is not None:
-            return cached[:3]
+        if cached is None:
+            with self._lock:                # built once: the requests that arrive meanwhile wait for it
+                cached = self._masks.get(key)
+                if cached is None:
+                    cached = self._masks[key] = self._build_masks(item_ids)
+        return cached[:3]
+
+    def _build_masks(self, item_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
         n = len(item_ids)
         available = np.zeros(n, dtype=np.uint8)
         known = np.zeros(n, dtype=np.uint8)
@@ -75,9 +81,7 @@ class CatalogSnapshot:
                 available[i] = meta.available
                 if meta.category:
                     categories[i] = codes.setdefault(meta.category, len(codes))
-        with self._lock:
-            self._masks[key] = (available, known, categories, codes)
-        return available, known, categories
+        return available, known, categories, codes
 
     def category_code(self, key: object, category: str) -> int:
         """The code of ``category`` in the masks cached under ``key`` (-1: no item of the model has it)."""
@@ -93,19 +97,26 @@ class CatalogCache:
         self._engine = engine
         self._snapshots: dict[int, CatalogSnapshot] = {}
         self._lock = threading.Lock()
+        # one load at a time: the first requests after a start arrive together, and each loading the whole
+        # catalogue (43k items: 0.3 s of CPU) made the first of them wait for seconds
+        self._load_lock = threading.Lock()
 
     def snapshot(self, site_id: int) -> CatalogSnapshot:
         snap = self._snapshots.get(site_id)
         if snap is None:
-            snap = self._load(site_id, self._versions().get(site_id, 0))
+            with self._load_lock:
+                snap = self._snapshots.get(site_id)
+                if snap is None:
+                    snap = self._load(site_id, self._versions().get(site_id, 0))
         return snap
 
     def refresh(self) -> int:
         """Reload every cached site whose catalogue changed; returns how many were reloaded."""
-        versions = self._versions()
-        stale = [sid for sid, snap in self._snapshots.items() if versions.get(sid, -1) != snap.version]
-        for site_id in stale:
-            self._load(site_id, versions.get(site_id, 0))
+        with self._load_lock:
+            versions = self._versions()
+            stale = [sid for sid, snap in self._snapshots.items() if versions.get(sid, -1) != snap.version]
+            for site_id in stale:
+                self._load(site_id, versions.get(site_id, 0))
         return len(stale)
 
     def _versions(self) -> dict[int, int]:

@@ -48,6 +48,8 @@ async def run(url: str, key: str, sessions: list[list[str]], rate: float, second
     for _ in range(connections):
         pool.put_nowait(Connection(parts.hostname, parts.port))
     latencies, errors, statuses, late = [], 0, {}, 0
+    slow: list[tuple[float, float]] = []                # (seconds into the run, latency ms) of each request
+    start = time.perf_counter()
     visitors: list[dict] = []
 
     def next_step() -> tuple[str, list[str], str]:
@@ -74,6 +76,7 @@ async def run(url: str, key: str, sessions: list[list[str]], rate: float, second
             t0 = time.perf_counter()
             status = await conn.request(f"GET {q} HTTP/1.1\r\nHost: x\r\n\r\n")
             latencies.append(time.perf_counter() - t0)
+            slow.append((round(t0 - start, 2), round(1000 * latencies[-1], 1)))
             statuses[status] = statuses.get(status, 0) + 1
             if status != 200:
                 errors += 1
@@ -100,7 +103,7 @@ async def run(url: str, key: str, sessions: list[list[str]], rate: float, second
     return {"requests": len(lat), "rate_target": rate, "rate_achieved": round(len(lat) / elapsed, 1),
             "seconds": round(elapsed, 1), "errors": errors, "status": {str(k): v for k, v in statuses.items()},
             "p50_ms": pct(0.5), "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": pct(1.0),
-            "late_starts": late}
+            "late_starts": late, "slowest": sorted(slow, key=lambda s: -s[1])[:10]}
 
 
 def main() -> int:

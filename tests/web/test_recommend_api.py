@@ -123,3 +123,12 @@ def test_view_events_advance_the_session_state_at_once(client, shop):
     # the next request with the same history uses that state as it is (no rebuild)
     body = ask(client, shop, session=session, history="item-1,item-7,item-8", n=3).json()
     assert body["fallback"] is None
+
+
+def test_start_up_loads_the_catalogue_and_masks_of_live_models(client, shop):
+    """The first visitors after a (re)start wait for no catalogue load: it happened before requests were taken."""
+    svc = client.app.state.services
+    snap = svc.catalog._snapshots.get(shop.site_id)
+    assert snap is not None and len(snap) == N
+    model = svc.models.get(shop.site_id)
+    assert model.model_id in snap._masks
