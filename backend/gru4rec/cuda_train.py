@@ -27,7 +27,7 @@ from backend.gru4rec.cuda_step import CudaStep
 from backend.gru4rec.model import init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
-from backend.gru4rec.train import DropoutMasks, Progress, TrainResult
+from backend.gru4rec.train import DropoutMasks, Progress, TrainResult, end_epoch
 from backend.kernels.cuda import launch_draw_samples
 from backend.kernels.cuda_interop import SIMULATOR, kernel_array, launch_stream, torch_device
 from backend.sessions import SessionData
@@ -171,12 +171,7 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
                 progress(Progress(epoch, params.n_epochs, done, pairs, loss_sum / done, done / (now - t0)))
         loss_sum += _take_loss(step, epoch, n_steps)         # waits for the epoch's last step
         seconds = time.perf_counter() - t0
-        result.epoch_loss.append(loss_sum / max(done, 1))
-        result.epoch_seconds.append(seconds)
-        log.info("epoch", extra={"epoch": epoch, "loss": round(result.epoch_loss[-1], 5),
-                                 "seconds": round(seconds, 2), "events_per_s": round(done / seconds)})
-        if progress:
-            progress(Progress(epoch, params.n_epochs, done, pairs, result.epoch_loss[-1], done / seconds))
+        end_epoch(result, params, epoch, loss_sum, done, seconds, progress)
     step.store(weights, optim)
     result.cuda_graph = graphed.status if graphed is not None else "off"
     return result

@@ -69,6 +69,18 @@ class TrainResult:
         return self.pairs_per_epoch * len(self.epoch_seconds) / max(sum(self.epoch_seconds), 1e-9)
 
 
+def end_epoch(result: TrainResult, params: Hyperparameters, epoch: int, loss_sum: float, done: int, seconds: float,
+              progress: Callable[[Progress], None] | None) -> None:
+    """Record an epoch's mean row loss and time (``done`` pairs in ``seconds``), log it and report it."""
+    result.epoch_loss.append(loss_sum / max(done, 1))
+    result.epoch_seconds.append(seconds)
+    log.info("epoch", extra={"epoch": epoch, "loss": round(result.epoch_loss[-1], 5),
+                             "seconds": round(seconds, 2), "events_per_s": round(done / seconds)})
+    if progress:
+        progress(Progress(epoch, params.n_epochs, done, result.pairs_per_epoch, result.epoch_loss[-1],
+                          done / seconds))
+
+
 class DropoutMasks:
     """Inverted-dropout masks, values in {0, 1/(1-p)}; empty arrays where p == 0 (spec §2)."""
 
@@ -184,12 +196,7 @@ def _train(data, params, impl, progress, progress_every, max_steps, blas, device
                 last_report = now
                 progress(Progress(epoch, params.n_epochs, done, pairs, loss_sum / done, done / (now - t0)))
         seconds = time.perf_counter() - t0
-        result.epoch_loss.append(loss_sum / max(done, 1))
-        result.epoch_seconds.append(seconds)
-        log.info("epoch", extra={"epoch": epoch, "loss": round(result.epoch_loss[-1], 5),
-                                 "seconds": round(seconds, 2), "events_per_s": round(done / seconds)})
-        if progress:
-            progress(Progress(epoch, params.n_epochs, done, pairs, result.epoch_loss[-1], done / seconds))
+        end_epoch(result, params, epoch, loss_sum, done, seconds, progress)
     if device != "cpu":
         step.store(weights, optim)              # the reference step on a GPU: weights back to the host
     return result
