@@ -37,6 +37,9 @@ class Settings:
     item_matrix: str = _spec("auto", "scoring copy of the item matrix: float32, float16 (half the memory "
                                      "traffic), or auto (float16 from 16M values)", choices=("auto", "float32",
                                                                                             "float16"))
+    train_device: str = _spec("auto", "where training runs started by the server train: auto (the GPU when torch "
+                                      "and numba-cuda can use one, else the CPU), cuda or cpu",
+                              choices=("auto", "cpu", "cuda"))
     commit_interval_ms: float = _spec(2.0, "group commit: longest wait for more events", lo=0, hi=1000)
     commit_max_events: int = _spec(5000, "group commit: most events in one transaction", lo=1, hi=1_000_000)
     max_pending_events: int = _spec(50_000, "events waiting for commit before 503", lo=100, hi=10_000_000)

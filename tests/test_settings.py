@@ -25,6 +25,7 @@ def test_values_are_typed_from_the_environment():
     ("UPNEXT_STATE_MB", "1.5", "UPNEXT_STATE_MB must be an integer"),
     ("UPNEXT_COMMIT_INTERVAL_MS", "nan", "must be a number"),
     ("UPNEXT_LOG_FORMAT", "xml", "must be one of text, json"),
+    ("UPNEXT_TRAIN_DEVICE", "gpu", "UPNEXT_TRAIN_DEVICE must be one of auto, cpu, cuda"),
     ("UPNEXT_DATABASE_URL", "upnext.db", "must be a URL"),
     ("UPNEXT_DATA_DIR", "", "must be a path"),
 ])

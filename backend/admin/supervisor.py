@@ -90,7 +90,8 @@ class RunSupervisor:
         # The child reads its settings from the environment like any `upnext` command: pass the store and the
         # data folder this server uses, whatever set them (the environment or the code that built the app).
         env = {**os.environ, "UPNEXT_DATABASE_URL": self.settings.sqlalchemy_url,
-               "UPNEXT_DATA_DIR": str(self.settings.data_dir), "PYTHONUNBUFFERED": "1"}
+               "UPNEXT_DATA_DIR": str(self.settings.data_dir), "UPNEXT_TRAIN_DEVICE": self.settings.train_device,
+               "PYTHONUNBUFFERED": "1"}
         with open(log_path, "ab") as out:
             proc = subprocess.Popen([*self.command, str(run_id)], cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT)

@@ -94,7 +94,7 @@ def execute(engine: Engine, settings: Settings, run_id: int) -> str:
     out = settings.model_dir / f"site{run.site_id}-run{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     status, error, result, model_id = "failed", None, None, None
     try:
-        result = train_and_register(engine, run, out, beat)
+        result = train_and_register(engine, run, out, beat, device=settings.train_device)
         status, model_id = "succeeded", result["model_id"]
     except KeyboardInterrupt:
         status = "cancelled" if beat.cancelled.is_set() else "failed"
@@ -122,15 +122,17 @@ def _on_sigterm(signum, frame) -> None:
     raise RunStopped()
 
 
-def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat) -> dict:
+def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat, device: str = "cpu") -> dict:
     from backend.admin.holdout import baseline_metrics, split_newest_day
     from backend.serving.live import check_servable
+    from backend.gru4rec.device import resolve_device
     from backend.gru4rec.params import parse_params
     from backend.store.export import export_sessions
     from backend.store.trained_models import register_model
     from backend.training import train_bundle
 
     params = parse_params(run.params)
+    device = resolve_device(device, named="UPNEXT_TRAIN_DEVICE=")       # a GPU that is not there: say so first
     beat.set("exporting")
     data = export_sessions(engine, run.site_id)
     if data.n_sessions < 2:
@@ -147,7 +149,7 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
 
     beat.set("training")
     summary = train_bundle(split.train, params, out, source=f"site:{run.site_id} run:{run.id}", progress=progress,
-                           test=split.test)
+                           test=split.test, device=device)
     beat.set("evaluating")
     baselines = baseline_metrics(out, split.test)
     beat.set("checking")

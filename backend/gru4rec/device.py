@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(requested: str, impl: str = "fast") -> str:
-    """"cpu" or "cuda" for ``requested`` (one of DEVICES); UpnextError when "cuda" cannot work here."""
+def resolve_device(requested: str, impl: str = "fast", *, named: str = "--device ") -> str:
+    """"cpu" or "cuda" for ``requested`` (one of DEVICES); UpnextError when "cuda" cannot work here. ``named``:
+    how the person chose it, for the message ("--device ", or "UPNEXT_TRAIN_DEVICE=")."""
     if requested not in DEVICES:
         raise UpnextError(f"device must be one of {', '.join(DEVICES)}, got {requested!r}")
     if requested == "cpu":
@@ -30,7 +31,7 @@ def resolve_device(requested: str, impl: str = "fast") -> str:
         return "cuda"
     why = cuda_unavailable(impl, allow_simulator=True)
     if why:
-        raise UpnextError(f"--device cuda: {why}; use --device cpu (or auto, which falls back to the CPU)")
+        raise UpnextError(f"{named}cuda: {why}; use {named}cpu (or auto, which falls back to the CPU)")
     return "cuda"
 
 
