@@ -98,6 +98,11 @@ def create_experiment(engine: Engine, site_id: int, placement: str, name: str, a
         raise ExperimentError("salt: 1-64 bytes (it keys the BLAKE2b hash of session ids)")
     stamp = now_ms()
     with engine.begin() as conn:
+        taken = conn.execute(select(Experiment.id).where(Experiment.site_id == site_id,
+                                                          Experiment.name == name.strip())).first()
+        if taken is not None:
+            raise ExperimentError(f"an experiment named {name.strip()!r} exists already on this site: its results "
+                                  "would be hard to tell apart, choose another name")
         new_id = conn.execute(Experiment.__table__.insert().values(
             site_id=site_id, placement=placement, name=name.strip(), salt=salt, status="draft",
             arms=[a.as_json() for a in arms], created_ms=stamp, updated_ms=stamp)).inserted_primary_key[0]

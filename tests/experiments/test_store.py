@@ -140,3 +140,11 @@ def test_migration_downgrades_and_upgrades_again(tmp_path):
     command.downgrade(alembic_config(url), "0004-1")
     assert current_revision(url) == before
     assert migrate(url) == head_revision()
+
+
+def test_a_name_is_used_once_per_site(engine, site):
+    create_experiment(engine, site, "product-page", "GRU vs popular", ARMS)
+    with pytest.raises(ExperimentError, match="named 'GRU vs popular' exists already on this site"):
+        create_experiment(engine, site, "home", "  GRU vs popular ", ARMS)
+    other = create_site(engine, "video", []).site_id
+    assert create_experiment(engine, other, "product-page", "GRU vs popular", ARMS).name == "GRU vs popular"

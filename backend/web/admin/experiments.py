@@ -123,10 +123,6 @@ async def create(request: Request) -> Response:
     form, engine = request.state.form, services(request).engine
     name = str(form.get("name", "")).strip()
     try:
-        taken = await run_in_threadpool(list_experiments, engine, site["id"])
-        if any(e.name == name for e in taken):
-            raise ExperimentError(f"an experiment named {name!r} exists already on this site: its results "
-                                  "would be hard to tell apart, choose another name")
         exp = await run_in_threadpool(create_experiment, engine, site["id"], str(form.get("placement", "")).strip(),
                                       name, _form_arms(form))
     except ExperimentError as exc:
