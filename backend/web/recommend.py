@@ -67,17 +67,24 @@ async def recommendations(request: Request) -> Response:
                        headers=cors_headers(origin) if origin and svc.sites.any_site_allows(origin) else None)
     if origin is not None and not site.allows_origin(origin):
         return problem(403, f"origin {origin[:200]} is not allowed for this key")
-    cors = {**cors_headers(origin), "Cache-Control": "no-store"}
+    return await answer(request, site.id, {**cors_headers(origin), "Cache-Control": "no-store"})
+
+
+async def answer(request: Request, site_id: int, headers: dict, *, record: bool = True) -> Response:
+    """The answer to a request of the site ``site_id`` (already checked). ``record=False`` (the admin's
+    placement preview): the answer is neither recorded as a served list nor counted in the metrics, so previews
+    never count as traffic."""
+    svc = services(request)
     args, problems = parse(request)
     if problems:
-        return problem(400, "invalid request", problems, headers=cors)
-    req = RecRequest(site_id=site.id, **args)
+        return problem(400, "invalid request", problems, headers=headers)
+    req = RecRequest(site_id=site_id, **args)
 
     def answer():
-        cfg = svc.placements.get(site.id, req.placement)
-        snap = svc.catalog.snapshot(site.id)
-        routing = route(svc.experiments.running(site.id, req.placement), req.session)
-        return cfg, snap, routing, recommend_routed(req, cfg, svc.models.get(site.id), snap, routing)
+        cfg = svc.placements.get(site_id, req.placement)
+        snap = svc.catalog.snapshot(site_id)
+        routing = route(svc.experiments.running(site_id, req.placement), req.session)
+        return cfg, snap, routing, recommend_routed(req, cfg, svc.models.get(site_id), snap, routing)
 
     cfg, snap, routing, ans = await asyncio.get_running_loop().run_in_executor(svc.rec_pool, answer)
     rec = "r_" + secrets.token_urlsafe(12)
@@ -86,12 +93,13 @@ async def recommendations(request: Request) -> Response:
         meta = snap.get(item_id)
         items.append(meta.as_json() if meta is not None else {"id": item_id})
     arm = routing.arm.name if routing.arm else None
-    svc.served.put_nowait([{"rec": rec, "site_id": site.id, "session": req.session, "placement": req.placement,
-                            "algorithm": ans.algorithm, "arm": arm,
-                            "experiment_id": routing.experiment_id if arm else None, "fallback": ans.fallback,
-                            "items": ans.item_ids, "served_ms": now_ms()}])
-    svc.metrics.recommendations.labels(req.placement if cfg.configured else "(unconfigured)", ans.algorithm,
-                                       (ans.fallback or "none").split(":")[0]).inc()
+    if record:
+        svc.served.put_nowait([{"rec": rec, "site_id": site_id, "session": req.session, "placement": req.placement,
+                                "algorithm": ans.algorithm, "arm": arm,
+                                "experiment_id": routing.experiment_id if arm else None, "fallback": ans.fallback,
+                                "items": ans.item_ids, "served_ms": now_ms()}])
+        svc.metrics.recommendations.labels(req.placement if cfg.configured else "(unconfigured)", ans.algorithm,
+                                           (ans.fallback or "none").split(":")[0]).inc()
     return json_response({"rec": rec, "placement": req.placement, "algorithm": ans.algorithm, "arm": arm,
                           "experiment": routing.as_json(), "fallback": ans.fallback, "title": cfg.title or None,
-                          "items": items}, headers=cors)
+                          "items": items}, headers=headers)

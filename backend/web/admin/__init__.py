@@ -59,6 +59,7 @@ def routes() -> list[BaseRoute]:
         Route(s + "/placements/{name}", placements.edit),
         _post(s + "/placements/{name}/delete", placements.delete),
         Route(s + "/placements/{name}/preview", placements.preview),
+        Route(s + "/preview-api/v1/recommendations", placements.preview_api),
         Route(s + "/catalog", catalog.catalog_page),
         _post(s + "/catalog/import", catalog.import_file, max_body_size=catalog.UPLOAD_MAX_BYTES),
         _post(s + "/catalog/availability", catalog.availability),

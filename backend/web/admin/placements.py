@@ -16,7 +16,8 @@ from backend.store.placements import (ALGORITHMS, MAX_N, PAGE_KINDS, PlacementCo
                                       delete_placement, list_placements, save_placement)
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import current_site, error_page, page, redirect, site_url
-from backend.web.http import services
+from backend.web.http import problem, services
+from backend.web.recommend import answer
 
 ALGORITHM_LABELS = {"gru4rec_next": "GRU4Rec next: what this visit goes on to",
                     "gru4rec_sequence": "GRU4Rec sequence: an up-next playlist, step by step",
@@ -122,6 +123,18 @@ async def delete(request: Request) -> Response:
     await run_in_threadpool(delete_placement, services(request).engine, site["id"], name)
     services(request).placements.invalidate(site["id"])
     return redirect(site_url(site, "placements"), "placement-deleted", name)
+
+
+async def preview_api(request: Request) -> Response:
+    """``/v1/recommendations`` for the preview's widget (its ``data-api``): the same answers, recorded nowhere (no
+    served list, no metrics), so previews never count as traffic. The widget sends no cookie (``credentials:
+    'omit'``), so this cannot ask for the admin session: like the public endpoint it needs the site's publishable
+    key (and answers what anyone holding the key may ask there); not being counted is all it adds."""
+    svc = services(request)
+    site = svc.sites.by_publishable_key(request.query_params.get("key", ""))
+    if site is None or site.id != request.path_params["site_id"]:
+        return problem(401, "unknown key: the preview sends its site's publishable key (pk_...)")
+    return await answer(request, site.id, {"Cache-Control": "no-store"}, record=False)
 
 
 @admin_view

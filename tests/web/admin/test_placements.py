@@ -1,5 +1,11 @@
 """Placements: create, edit, refuse bad settings, delete, preview; titles shown escaped."""
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from backend.app import create_app
+from backend.store.models import ServedList
 from backend.store.placements import list_placements
+from tests.web.admin.conftest import another_browser, log_in
 
 FORM = {"name": "next", "page_kind": "product", "algorithm": "gru4rec_next", "n": "6",
         "title": "<img src=x onerror=alert(1)>", "exclude_seen": "on", "only_available": "on",
@@ -53,6 +59,30 @@ def test_the_preview_embeds_the_widget_with_the_sites_key(admin, shop):
     assert f'data-key="{shop.publishable_key}"' in html
     assert 'data-upnext="next" data-item="SKU-1" data-n="3" data-title="Hi &lt;b&gt;"' in html
     assert 'data-n="6"' in admin.get(f"/admin/sites/{shop.site_id}/placements/next/preview?n=99").text
+
+
+def test_the_preview_asks_an_endpoint_that_records_nothing(admin_settings, shop, engine):
+    """The preview's widget asks /admin/sites/N/preview-api (its data-api): the same answers as /v1/recommendations,
+    with the site's publishable key, never recorded as served lists: previews are not traffic."""
+    base = f"/admin/sites/{shop.site_id}"
+    with TestClient(create_app(admin_settings), base_url="http://testserver", follow_redirects=False) as client:
+        assert log_in(client).status_code == 303
+        assert f'data-api="{base}/preview-api"' in client.get(f"{base}/placements/next/preview").text
+        url = f"{base}/preview-api/v1/recommendations"
+        with another_browser(client.app) as widget:     # the widget sends no cookie
+            previewed = widget.get(url, params={"key": shop.publishable_key, "placement": "next", "n": 3})
+            assert previewed.status_code == 200 and previewed.json()["placement"] == "next"
+            assert previewed.headers["cache-control"] == "no-store"
+            bad = widget.get(url, params={"key": shop.publishable_key, "placement": "Bad Name"})
+            assert bad.status_code == 400 and bad.json()["problems"][0]["field"] == "placement"
+            assert widget.get(url, params={"key": "pk_nope", "placement": "next"}).status_code == 401
+            other = f"/admin/sites/{shop.site_id + 7}/preview-api/v1/recommendations"
+            assert widget.get(other, params={"key": shop.publishable_key, "placement": "next"}).status_code == 401
+        public = client.get("/v1/recommendations", params={"key": shop.publishable_key, "placement": "next"})
+        assert public.status_code == 200
+    with engine.connect() as conn:                  # the served lists are written by the time the app has stopped
+        recorded = set(conn.execute(select(ServedList.rec)).scalars())
+    assert public.json()["rec"] in recorded and previewed.json()["rec"] not in recorded
 
 
 def test_unknown_sites_are_not_found(admin, shop):
