@@ -37,6 +37,9 @@ class Settings:
     item_matrix: str = _spec("auto", "scoring copy of the item matrix: float32, float16 (half the memory "
                                      "traffic), or auto (float16 from 16M values)", choices=("auto", "float32",
                                                                                             "float16"))
+    trusted_proxies: str = _spec("", "addresses of the reverse proxies in front of Upnext, comma-separated (or *): "
+                                     "their X-Forwarded-For and -Proto give the client's address and scheme; "
+                                     "empty: those headers are ignored")
     train_device: str = _spec("auto", "where training runs started by the server train: auto (the GPU when torch "
                                       "and numba-cuda can use one, else the CPU), cuda or cpu",
                               choices=("auto", "cpu", "cuda"))

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     uvicorn.run("backend.app:app_from_env", factory=True, host=settings.host, port=settings.port,
-                workers=settings.workers, log_config=None, access_log=False, proxy_headers=False,
+                workers=settings.workers, log_config=None, access_log=False,
+                # behind a proxy the client's address (the admin login throttle's key) comes from the proxy's
+                # X-Forwarded-For, believed only from the addresses named in UPNEXT_TRUSTED_PROXIES
+                proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or None,
                 timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on")
     return 0
