@@ -35,8 +35,12 @@ def _half_bits_to_float(typingctx, bits):
     return types.float32(types.uint16), codegen
 
 
-def _as_f32(x):  # replaced by the overload below inside jitted code
-    raise NotImplementedError
+def _as_f32(x):
+    """float32 of ``x``: a float, or float16 bits held in a uint16 (the float16 item matrix). Jitted code gets the
+    overload below (numba has no float16 on the CPU); this is the same in plain Python."""
+    if isinstance(x, (np.uint16, np.ndarray)) and np.asarray(x).dtype == np.uint16:
+        return np.asarray(x).view(np.float16).astype(np.float32)[()]
+    return np.float32(x)
 
 
 @overload(_as_f32, inline="always")

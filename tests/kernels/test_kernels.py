@@ -206,3 +206,24 @@ def test_implementations_are_picked_by_name():
     assert implementation("cpu") is cpu and implementation("reference") is reference
     with pytest.raises(ValueError, match="unknown kernel implementation 'cuda'"):
         implementation("cuda")
+
+
+def test_as_f32_reads_float16_bits_and_floats_alike_in_python_and_jitted_code():
+    from numba import njit
+
+    from backend.kernels.cpu import _as_f32
+
+    halves = np.array([0.0, -1.5, 65504.0, 2.0 ** -24, np.inf], dtype=np.float16)
+    bits, floats = halves.view(np.uint16), np.array([0.1, -3.25, 1e30])
+
+    @njit
+    def jitted(values):
+        out = np.empty(values.shape[0], np.float32)
+        for i in range(values.shape[0]):
+            out[i] = _as_f32(values[i])
+        return out
+
+    np.testing.assert_array_equal([_as_f32(b) for b in bits], halves.astype(np.float32))
+    np.testing.assert_array_equal(jitted(bits), halves.astype(np.float32))
+    np.testing.assert_array_equal([_as_f32(f) for f in floats], floats.astype(np.float32))
+    np.testing.assert_array_equal(jitted(floats), floats.astype(np.float32))
