@@ -16,7 +16,7 @@ from backend.admin.catalog_search import PAGE_SIZE, search_items
 from backend.store.importer import ImportFileError, import_items
 from backend.store.items import set_available
 from backend.web.admin.auth import admin_view
-from backend.web.admin.render import current_site, error_page, page, redirect, site_url
+from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url
 from backend.web.http import services
 
 UPLOAD_MAX_BYTES = 256 << 20
@@ -41,17 +41,17 @@ async def _render(request: Request, site: dict, sites: list, *, report=None, imp
 
 @admin_view
 async def catalog_page(request: Request) -> Response:
-    site, sites = await current_site(request)
-    if site is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
     return await _render(request, site, sites)
 
 
 @admin_view
 async def import_file(request: Request) -> Response:
-    site, sites = await current_site(request)
-    if site is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
     form = request.state.form
     upload = form.get("file")
     fmt = FORMATS.get(str(form.get("format", "")), None)
@@ -75,9 +75,9 @@ async def import_file(request: Request) -> Response:
 
 @admin_view
 async def availability(request: Request) -> Response:
-    site, sites = await current_site(request)
-    if site is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
     form = request.state.form
     item_id, available = str(form.get("item", "")), form.get("available") == "1"
     found = await run_in_threadpool(set_available, services(request).engine, site["id"], item_id, available)

@@ -20,7 +20,7 @@ from backend.store.experiments import (TRANSITIONS, ExperimentError, ExperimentI
 from backend.store.placements import ALGORITHMS, list_placements
 from backend.web.admin.auth import admin_view
 from backend.web.admin.charts import uplift_chart
-from backend.web.admin.render import current_site, error_page, headers, page, redirect, site_url
+from backend.web.admin.render import error_page, headers, page, redirect, site_or_404, site_url
 from backend.web.http import services
 
 ARM_ROWS = 5
@@ -64,16 +64,9 @@ def _report(engine, exp: ExperimentInfo, metric: str | None, fresh: bool) -> tup
     return hit.report, series
 
 
-async def _site_or_404(request: Request):
-    site, sites = await current_site(request)
-    if site is None:
-        return None, sites, error_page(request, 404, "No such site", "That site does not exist (any more).")
-    return site, sites, None
-
-
 async def _site_and_experiment(request: Request):
     """(site, sites, experiment, None), or (..., the 404 page) when the site or its experiment is unknown."""
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return site, sites, None, missing
     try:
@@ -102,7 +95,7 @@ def _form_arms(form) -> list[Arm]:
 
 @admin_view
 async def experiments_page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     engine = services(request).engine
@@ -117,7 +110,7 @@ async def experiments_page(request: Request, *, error: str | None = None, status
 
 @admin_view
 async def create(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     form, engine = request.state.form, services(request).engine

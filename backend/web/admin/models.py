@@ -13,7 +13,7 @@ from backend.errors import UpnextError
 from backend.gru4rec.params import PRESETS
 from backend.store.trained_models import list_models, promote, rollback
 from backend.web.admin.auth import admin_view
-from backend.web.admin.render import current_site, error_page, headers, page, redirect, site_url
+from backend.web.admin.render import error_page, headers, page, redirect, site_or_404, site_url
 from backend.web.http import json_response, services
 
 RUNS_SHOWN = 15
@@ -65,21 +65,15 @@ def _newest_rows(run, models: dict) -> list[dict]:
     return rows
 
 
-async def _site(request: Request):
-    site, sites = await current_site(request)
-    return site, sites, (None if site else error_page(request, 404, "No such site",
-                                                      "That site does not exist (any more)."))
-
-
 @admin_view
 async def models_page(request: Request) -> Response:
-    site, sites, missing = await _site(request)
+    site, sites, missing = await site_or_404(request)
     return missing or await _render(request, site, sites)
 
 
 @admin_view
 async def train(request: Request) -> Response:
-    site, sites, missing = await _site(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     form = request.state.form
@@ -95,7 +89,7 @@ async def train(request: Request) -> Response:
 
 @admin_view
 async def cancel(request: Request) -> Response:
-    site, sites, missing = await _site(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     try:
@@ -108,7 +102,7 @@ async def cancel(request: Request) -> Response:
 @admin_view
 async def run_json(request: Request) -> Response:
     """One run's status and progress, polled by the page while it trains."""
-    site, _, missing = await _site(request)
+    site, _, missing = await site_or_404(request)
     if missing:
         return missing
     run = await run_in_threadpool(run_store.get_run, services(request).engine, request.path_params["run_id"])
@@ -120,7 +114,7 @@ async def run_json(request: Request) -> Response:
 
 @admin_view
 async def promote_model(request: Request) -> Response:
-    site, sites, missing = await _site(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     model_id = request.path_params["model_id"]
@@ -133,7 +127,7 @@ async def promote_model(request: Request) -> Response:
 
 @admin_view
 async def roll_back(request: Request) -> Response:
-    site, sites, missing = await _site(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     try:
@@ -145,7 +139,7 @@ async def roll_back(request: Request) -> Response:
 
 @admin_view
 async def schedule(request: Request) -> Response:
-    site, sites, missing = await _site(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     form = request.state.form

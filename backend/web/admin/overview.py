@@ -15,7 +15,7 @@ from backend.store.items import count_items
 from backend.store.trained_models import list_models
 from backend.web.admin.auth import admin_view
 from backend.web.admin.charts import bar_chart, stacked_bar
-from backend.web.admin.render import current_site, error_page, page
+from backend.web.admin.render import page, site_or_404
 from backend.web.http import services
 
 MINUTES = 60
@@ -30,9 +30,9 @@ def _minute_labels(now: int, n: int) -> list[str]:
 
 @admin_view
 async def overview(request: Request) -> Response:
-    site, sites = await current_site(request)
-    if site is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
     svc = services(request)
     engine, now = svc.engine, now_ms()
 

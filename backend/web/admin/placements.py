@@ -15,7 +15,7 @@ from starlette.responses import Response
 from backend.store.placements import (ALGORITHMS, MAX_N, PAGE_KINDS, PlacementConfig, PlacementError,
                                       delete_placement, list_placements, save_placement)
 from backend.web.admin.auth import admin_view
-from backend.web.admin.render import current_site, error_page, page, redirect, site_url
+from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url
 from backend.web.http import problem, services
 from backend.web.recommend import answer
 
@@ -49,16 +49,9 @@ def _choices() -> dict:
             "fallbacks": FALLBACK_CHOICES, "max_n": MAX_N}
 
 
-async def _site_or_404(request: Request):
-    site, sites = await current_site(request)
-    if site is None:
-        return None, sites, error_page(request, 404, "No such site", "That site does not exist (any more).")
-    return site, sites, None
-
-
 @admin_view
 async def placements_page(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     configs = await run_in_threadpool(list_placements, services(request).engine, site["id"])
@@ -69,7 +62,7 @@ async def placements_page(request: Request) -> Response:
 
 @admin_view
 async def edit(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     name = request.path_params.get("name")
@@ -93,7 +86,7 @@ def _form_page(request, site, sites, cfg: PlacementConfig, *, existing: bool, er
 
 @admin_view
 async def save(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     form = request.state.form
@@ -116,7 +109,7 @@ async def save(request: Request) -> Response:
 
 @admin_view
 async def delete(request: Request) -> Response:
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     name = request.path_params["name"]
@@ -140,7 +133,7 @@ async def preview_api(request: Request) -> Response:
 @admin_view
 async def preview(request: Request) -> Response:
     """The placement as the widget renders it (embedded in the edit page; see the module docstring)."""
-    site, sites, missing = await _site_or_404(request)
+    site, sites, missing = await site_or_404(request)
     if missing:
         return missing
     q = request.query_params

@@ -87,6 +87,17 @@ async def current_site(request: Request) -> tuple[dict | None, list[dict]]:
     return next((s for s in sites if s["id"] == wanted), None), sites
 
 
+def no_such_site(request: Request) -> Response:
+    return error_page(request, 404, "No such site", "That site does not exist (any more).")
+
+
+async def site_or_404(request: Request) -> tuple[dict | None, list[dict], Response | None]:
+    """``current_site`` with the 404 page to return when the path names no site: (site, sites, None) or
+    (None, sites, the 404 page)."""
+    site, sites = await current_site(request)
+    return site, sites, (None if site else no_such_site(request))
+
+
 def site_url(site: dict, path: str = "") -> str:
     return f"/admin/sites/{site['id']}/{path}"
 

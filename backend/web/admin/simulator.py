@@ -18,7 +18,7 @@ from backend.serving.recommender import RecRequest, recommend
 from backend.store.models import ID_MAX
 from backend.store.placements import default_placement, list_placements
 from backend.web.admin.auth import admin_view
-from backend.web.admin.render import current_site, error_page, page, site_url
+from backend.web.admin.render import page, site_or_404, site_url
 from backend.web.http import services
 
 HISTORY_KEPT = 20       # the widget's window
@@ -32,9 +32,9 @@ def _link(base: str, history: list[str], q: str, home: bool) -> str:
 
 @admin_view
 async def simulator_page(request: Request) -> Response:
-    site, sites = await current_site(request)
-    if site is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
     svc = services(request)
     qp = request.query_params
     history = [h for h in qp.getlist("h") if h and len(h) <= ID_MAX and h.isprintable()][-HISTORY_KEPT:]

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from backend.store.placements import list_placements
 from backend.store.sites import SiteError, create_site, list_sites, rotate_keys, set_origins
 from backend.web.admin.auth import admin_view
-from backend.web.admin.render import error_page, page, redirect
+from backend.web.admin.render import no_such_site, page, redirect
 from backend.web.http import services
 
 
@@ -60,7 +60,7 @@ async def _site_name(request: Request) -> str | None:
 async def save_origins(request: Request) -> Response:
     name = await _site_name(request)
     if name is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+        return no_such_site(request)
     try:
         await run_in_threadpool(set_origins, services(request).engine, name,
                                 _origins(str(request.state.form.get("origins", ""))))
@@ -74,7 +74,7 @@ async def save_origins(request: Request) -> Response:
 async def rotate(request: Request) -> Response:
     name = await _site_name(request)
     if name is None:
-        return error_page(request, 404, "No such site", "That site does not exist (any more).")
+        return no_such_site(request)
     keys = await run_in_threadpool(rotate_keys, services(request).engine, name)
     services(request).sites.reload()
     return await _render(request, new_keys=keys)
