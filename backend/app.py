@@ -9,10 +9,10 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from backend.metrics import Metrics, MetricsMiddleware
+from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
-from backend.web import admin, catalog, demo, events, ops, recommend, widget
+from backend.web import admin, demo_site, events, items_api, ops, recommend, widget
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +22,12 @@ def routes() -> list[Route]:
         Route("/v1/events", events.post_events, methods=["POST"]),
         Route("/v1/events", events.preflight, methods=["OPTIONS"]),
         Route("/v1/recommendations", recommend.recommendations, methods=["GET"]),
-        Route("/v1/items", catalog.put_items, methods=["PUT"]),
-        Route("/v1/items/{item_id:path}", catalog.delete_item_route, methods=["DELETE"]),
+        Route("/v1/items", items_api.put_items, methods=["PUT"]),
+        Route("/v1/items/{item_id:path}", items_api.delete_item_route, methods=["DELETE"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         *widget.routes(),
-        *demo.routes(),
+        *demo_site.routes(),
         *admin.routes(),
     ]
 

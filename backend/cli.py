@@ -9,16 +9,10 @@ from backend.errors import UpnextError
 from backend.settings import Settings
 
 # Each module has register(subparsers): it adds its sub-commands with set_defaults(run=callable(args, settings)).
-COMMAND_MODULES = (
-    "backend.commands.serve",
-    "backend.commands.store",
-    "backend.commands.demo",
-    "backend.commands.model",
-    "backend.commands.publish",
-    "backend.commands.train_run",
-    "backend.commands.experiment",
-    "backend.commands.simulate",
-)
+COMMAND_MODULES = tuple(f"backend.commands.{name}" for name in (
+    "serve", "migrate", "site", "import_items", "purge", "show_settings", "demo", "train", "evaluate", "baseline",
+    "model", "train_run", "experiment", "simulate",
+))
 
 
 def build_parser() -> argparse.ArgumentParser:

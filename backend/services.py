@@ -10,16 +10,16 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import Engine
 
-from backend.admin.runtime import AdminRuntime
-from backend.metrics import Metrics
+from backend.retraining.runtime import AdminRuntime
+from backend.server_metrics import Metrics
 from backend.ratelimit import RateLimiter
-from backend.serving.catalog import CatalogCache
+from backend.serving.item_metadata import CatalogCache
 from backend.serving.live import SiteModels
 from backend.settings import Settings
 from backend.store.db import check_current, engine_from_settings
 from backend.store.experiments import ExperimentDirectory
 from backend.store.group_commit import GroupCommitWriter
-from backend.store.models import VIEW_LIKE, Event, ServedList
+from backend.store.tables import VIEW_LIKE, Event, ServedList
 from backend.store.placements import PlacementDirectory
 from backend.store.retention import purge_events
 from backend.store.sites import SiteDirectory, SiteInfo

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 
 def data_info(data: SessionData, source: str) -> dict:
@@ -38,7 +38,7 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings).
     ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way."""
     from backend.baselines import ItemKNN, Popularity
-    from backend.gru4rec.model import save_model
+    from backend.gru4rec.weights import save_model
     from backend.gru4rec.train import train as run_training
 
     t0 = time.perf_counter()

@@ -2,7 +2,7 @@
 from alembic import context
 
 from backend.store.db import make_engine
-from backend.store.models import Base
+from backend.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

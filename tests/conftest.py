@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from backend.settings import REPO_ROOT, Settings
 from backend.store.db import make_engine, migrate
+from backend.store.sites import create_site
 
 SHARED_DATA = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
@@ -83,6 +84,12 @@ def engine(db_url):
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def site(engine):
+    """A site "shop" whose widget may post from https://shop.example."""
+    return create_site(engine, "shop", ["https://shop.example"])
 
 
 @pytest.fixture

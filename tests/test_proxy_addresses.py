@@ -5,7 +5,7 @@ import re
 import httpx
 import pytest
 
-from backend.admin.throttle import PER_CLIENT
+from backend.access.login_throttle import PER_CLIENT
 from tests.support.server import ServerProcess
 
 PASSWORD = "a long admin password"

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from backend.settings import REPO_ROOT
 from backend.store.db import make_engine
-from backend.store.models import Event
+from backend.store.tables import Event
 from backend.store.sites import create_site
 from tests.support.server import ServerProcess
 

@@ -6,7 +6,7 @@ import json
 import httpx
 import pytest
 
-from backend.commands.publish import publish_artifact
+from backend.publishing import publish_artifact
 from backend.serving.engine import GRU4RecEngine
 from backend.store.db import make_engine
 from backend.store.items import clean_item, upsert_items

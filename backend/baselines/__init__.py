@@ -17,7 +17,7 @@ from backend.artifact import ArtifactError, load_artifact
 from backend.baselines.itemknn import ItemKNN
 from backend.baselines.popularity import Popularity
 from backend.baselines.vsknn import VSKNN
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 BASELINES = {"popular": Popularity, "itemknn": ItemKNN, "vsknn": VSKNN}
 BY_FORMAT = {cls.FORMAT: cls for cls in BASELINES.values()}

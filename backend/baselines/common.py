@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from backend.artifact import Artifact, save_artifact
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 
 def prediction_points(test: SessionData, first_target: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from numba import njit
 
 from backend.artifact import Artifact
 from backend.baselines.common import item_ids_of, prediction_points, save_baseline
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 K, LAMBDA, ALPHA = 100, 20.0, 0.5
 

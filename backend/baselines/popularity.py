@@ -8,7 +8,7 @@ import numpy as np
 
 from backend.artifact import Artifact
 from backend.baselines.common import item_ids_of, prediction_points, save_baseline
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 
 class Popularity:

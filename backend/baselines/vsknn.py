@@ -22,7 +22,7 @@ from numba import njit
 from backend.artifact import Artifact
 from backend.baselines.common import item_ids_of, prediction_points, save_baseline
 from backend.baselines.itemknn import sessions_of_items, unique_session_items
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 K, SAMPLE_SIZE = 100, 500
 

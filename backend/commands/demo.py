@@ -63,7 +63,7 @@ def prepare(settings: Settings, name: str, site_id: int, *, retrain: bool = Fals
     """Seed the site's catalogue and visits, configure its placements, train and publish a model if none is live."""
     from tqdm import tqdm
 
-    from backend.commands.publish import publish_artifact
+    from backend.publishing import publish_artifact
     from backend.demo.seed import seed_demo
     from backend.gru4rec.params import parse_params
     from backend.store.db import engine_from_settings

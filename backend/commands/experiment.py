@@ -8,7 +8,9 @@ import json
 import sys
 
 from backend.errors import UpnextError
+from backend.commands.common import resolve_site
 from backend.settings import Settings
+from backend.store.db import engine_from_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,9 +57,7 @@ def parse_arm(text: str):
 
 @contextlib.contextmanager
 def _engine(settings: Settings):
-    from backend.commands.store import _engine as make
-
-    engine = make(settings)
+    engine = engine_from_settings(settings)
     try:
         yield engine
     finally:
@@ -65,7 +65,6 @@ def _engine(settings: Settings):
 
 
 def create(args, settings: Settings) -> int:
-    from backend.commands.store import resolve_site
     from backend.store.experiments import create_experiment
 
     arms = [parse_arm(a) for a in args.arm]
@@ -77,7 +76,6 @@ def create(args, settings: Settings) -> int:
 
 
 def list_all(args, settings: Settings) -> int:
-    from backend.commands.store import resolve_site
     from backend.store.experiments import list_experiments
 
     with _engine(settings) as engine:

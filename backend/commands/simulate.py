@@ -1,5 +1,5 @@
 """``upnext simulate``: replay held-out real sessions as visitors against a real server running an A/B experiment,
-and report per-arm KPIs with 95% intervals (backend/experiments/simulator.py)."""
+and report per-arm KPIs with 95% intervals (backend/simulation/simulator.py)."""
 from __future__ import annotations
 
 import argparse
@@ -29,7 +29,7 @@ with the page's own item never shown and, unless --keep-seen, the session's earl
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from backend.experiments.simulator import ARM_ALGORITHMS
+    from backend.simulation.simulator import ARM_ALGORITHMS
 
     p = sub.add_parser("simulate", help="replay real sessions as visitors through an A/B experiment",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,7 +83,7 @@ def print_header(report: dict) -> None:
 def run(args, settings: Settings) -> int:
     from backend.commands.experiment import print_kpis
     from backend.errors import UpnextError
-    from backend.experiments.simulator import SimulationConfig, run_simulation
+    from backend.simulation.simulator import SimulationConfig, run_simulation
 
     if args.sessions is not None and args.sessions < 1:
         raise UpnextError("--sessions must be at least 1")

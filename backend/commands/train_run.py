@@ -1,5 +1,5 @@
 """``upnext train-run RUN_ID``: execute one queued background training run (the admin page's server starts
-it; see backend/admin/training_run.py). Not meant to be typed by hand, but harmless: a run that is not queued
+it; see backend/retraining/training_run.py). Not meant to be typed by hand, but harmless: a run that is not queued
 is left alone."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.admin.training_run import execute
+    from backend.retraining.training_run import execute
     from backend.errors import UpnextError
     from backend.logs import configure
     from backend.store.db import check_current, engine_from_settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from html import escape
 
-from backend.demo.catalog import DemoItem
+from backend.demo.inventory import DemoItem
 
 CATEGORY_HUES = {"Shoes": 12, "Jackets": 205, "Bags": 32, "Watches": 260, "Headphones": 330, "Coffee": 25,
                  "Books": 140, "Plants": 100, "Cooking": 18, "Travel": 190, "Science": 230, "Music": 290,

@@ -6,10 +6,10 @@ import random
 from sqlalchemy import Engine, func, insert, select
 
 from backend.clock import now_ms
-from backend.demo.catalog import DemoItem, demo_catalog
-from backend.demo.sessions import demo_sessions
+from backend.demo.inventory import DemoItem, demo_catalog
+from backend.demo.visits import demo_sessions
 from backend.store.items import clean_item, upsert_items
-from backend.store.models import Event
+from backend.store.tables import Event
 
 DAYS = 14
 CHUNK = 20_000

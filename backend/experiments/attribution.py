@@ -29,7 +29,7 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from backend.store.experiments import ExperimentInfo
-from backend.store.models import Event, ServedList
+from backend.store.tables import Event, ServedList
 
 DAY_MS = 86_400_000
 # per-session counters: the denominators, then the attributed KPIs, then the session-wide ones

@@ -1,5 +1,5 @@
 """The GRU4Rec training step on a GPU: ``fast.FastStep``'s algorithm with torch for the dense GRU parts and the
-Numba-CUDA kernels of ``backend.kernels.cuda`` for the three hot parts (sampled loss + gradient, row-wise
+Numba-CUDA kernels of ``backend.kernels.training_cuda`` for the three hot parts (sampled loss + gradient, row-wise
 Adagrad-momentum, and, in ``cuda_train``, the sample store).
 
 Everything stays on the device; a step launches about 35 small kernels and never waits for the GPU. The loss
@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from backend.gru4rec.model import GRU4RecWeights
+from backend.gru4rec.weights import GRU4RecWeights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
-from backend.kernels import cuda as kernels
+from backend.kernels import training_cuda as kernels
 from backend.kernels import cuda_loss
 from backend.kernels.cuda_interop import fixed_types, kernel_array, launch_stream, torch_device
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe

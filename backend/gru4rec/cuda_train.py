@@ -24,13 +24,13 @@ from backend.errors import UpnextError
 from backend.gru4rec.batches import session_parallel
 from backend.gru4rec.cuda_graph import StepGraph
 from backend.gru4rec.cuda_step import CudaStep
-from backend.gru4rec.model import init_weights
+from backend.gru4rec.weights import init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.train import DropoutMasks, Progress, TrainResult, end_epoch
-from backend.kernels.cuda import launch_draw_samples
+from backend.kernels.training_cuda import launch_draw_samples
 from backend.kernels.cuda_interop import SIMULATOR, kernel_array, launch_stream, torch_device
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 log = logging.getLogger(__name__)
 

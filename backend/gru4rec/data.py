@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.errors import UpnextError
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 TSV_COLUMNS = ("SessionId", "ItemId", "Time")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from backend.gru4rec.batches import session_parallel
-from backend.gru4rec.metrics import CUTOFFS, conservative_ranks, metrics_from_ranks
-from backend.gru4rec.model import GRU4RecWeights, gru_step
-from backend.sessions import SessionData
+from backend.gru4rec.ranking_metrics import CUTOFFS, conservative_ranks, metrics_from_ranks
+from backend.gru4rec.weights import GRU4RecWeights, gru_step
+from backend.session_data import SessionData
 
 
 def prediction_mask(position: np.ndarray, first_target: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backend.gru4rec.model import GRU4RecWeights
+from backend.gru4rec.weights import GRU4RecWeights
 
 # item matrices: rows are items, updated sparsely
 ITEM_MATRICES = ("Wy", "By", "E")

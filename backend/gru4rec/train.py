@@ -30,12 +30,12 @@ import numpy as np
 
 from backend.errors import UpnextError
 from backend.gru4rec.batches import session_parallel
-from backend.gru4rec.model import GRU4RecWeights, init_weights
+from backend.gru4rec.weights import GRU4RecWeights, init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.sampler import SampleStore
 from backend.gru4rec.threads import BlasThreads, thread_candidates
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def make_step(impl: str, weights: GRU4RecWeights, optim: OptimizerState, params:
         from backend.gru4rec.fast import FastStep
         return FastStep(weights, optim, params)
     if impl == "reference":
-        from backend.gru4rec.reference import ReferenceStep
+        from backend.gru4rec.reference_step import ReferenceStep
         return ReferenceStep(weights, optim, params, device=device)
     raise ValueError(f"impl must be one of {IMPLEMENTATIONS} (the fast GPU step runs in cuda_train)")
 

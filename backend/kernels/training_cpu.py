@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from backend.gru4rec.fastmath import exp32, sigmoid32
+from backend.kernels.fastmath import exp32, sigmoid32
 
 EPS_LOG = 1e-24
 EPS_ADAGRAD = np.float32(1e-6)

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from backend.artifact import Artifact, ArtifactError, load_artifact
-from backend.kernels import cpu as kernels
+from backend.kernels import serving_cpu as kernels
 
 log = logging.getLogger(__name__)
 

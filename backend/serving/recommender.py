@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.serving.catalog import CatalogSnapshot
+from backend.serving.item_metadata import CatalogSnapshot
 from backend.serving.live import SiteModel
 from backend.serving.state import RECENT, history_matches
 from backend.store.placements import PlacementConfig

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from backend.clock import now_ms
 from backend.errors import UpnextError
 from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
-from backend.store.models import Experiment
+from backend.store.tables import Experiment
 from backend.store.placements import ALGORITHMS, NAME_RE as PLACEMENT_RE
 
 ARM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")

@@ -13,8 +13,8 @@ from typing import Iterable
 import numpy as np
 from sqlalchemy import Connection, Engine, text
 
-from backend.sessions import SessionData
-from backend.store.models import VIEW_LIKE
+from backend.session_data import SessionData
+from backend.store.tables import VIEW_LIKE
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.clock import now_ms
-from backend.store.models import ID_MAX, Item, Site
+from backend.store.tables import ID_MAX, Item, Site
 from backend.errors import UpnextError
 
 FIELDS = ("id", "title", "url", "image", "price", "currency", "category", "available", "attributes")

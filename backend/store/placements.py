@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.clock import now_ms
 from backend.errors import UpnextError
-from backend.store.models import Placement
+from backend.store.tables import Placement
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PAGE_KINDS = ("home", "product", "category", "cart", "video", "search", "other")

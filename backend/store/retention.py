@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, select
 
 from backend.clock import now_ms
-from backend.store.models import Event
+from backend.store.tables import Event
 
 DAY_MS = 86_400_000
 CHUNK = 20_000

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, select
 
 from backend.clock import now_ms
-from backend.store.models import Site
+from backend.store.tables import Site
 from backend.errors import UpnextError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")

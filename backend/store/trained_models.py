@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 
 from backend.clock import now_ms
 from backend.errors import UpnextError
-from backend.store.models import Model, Site
+from backend.store.tables import Model, Site
 
 
 @dataclass(frozen=True)

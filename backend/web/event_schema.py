@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from backend.store.models import ID_MAX, REC_MAX, VIEW_LIKE  # noqa: F401 (re-exported)
+from backend.store.tables import ID_MAX, REC_MAX, VIEW_LIKE  # noqa: F401 (re-exported)
 
 MAX_EVENTS = 100
 MAX_BODY_BYTES = 64 * 1024

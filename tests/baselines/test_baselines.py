@@ -6,7 +6,7 @@ from backend.baselines import BASELINES, build, load_baseline
 from backend.baselines.common import prediction_points
 from backend.baselines.itemknn import ItemKNN
 from backend.baselines.vsknn import VSKNN
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 N_ITEMS = 25
 

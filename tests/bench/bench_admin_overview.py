@@ -1,5 +1,5 @@
 """The overview's store queries (events per minute over the last hour, active sessions) on a large events table,
-SQLite: as written in backend/admin/overview.py (the site filter as ``site_id + 0``, so the time index is read)
+SQLite: as written in backend/store/traffic.py (the site filter as ``site_id + 0``, so the time index is read)
 against the plain ``site_id = :site`` form (SQLite then reads all of the site's rows through its session index).
 Medians of several runs; the decision it documents: no new index on events for the overview.
 
@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import func, insert, select  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from backend.admin.overview import ACTIVE_SESSION_MS, MINUTE_MS, active_sessions, events_per_minute  # noqa: E402
+from backend.store.traffic import ACTIVE_SESSION_MS, MINUTE_MS, active_sessions, events_per_minute  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
-from backend.store.models import Event  # noqa: E402
+from backend.store.tables import Event  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402
 
 SPAN_MS = 14 * 24 * 3_600_000          # two weeks of traffic, the last hour included

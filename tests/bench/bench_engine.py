@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch  # noqa: E402  (the bench compares with PyTorch; serving never imports it)
 
 from backend.artifact import Artifact  # noqa: E402
-from backend.kernels import reference  # noqa: E402
+from backend.kernels import serving_reference as reference  # noqa: E402
 from backend.serving.engine import GRU4RecEngine  # noqa: E402
 
 K, N_EXCLUDE, CONCURRENT = 20, 5, 32

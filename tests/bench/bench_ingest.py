@@ -22,7 +22,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from backend.settings import REPO_ROOT  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
-from backend.store.models import Event  # noqa: E402
+from backend.store.tables import Event  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402
 from tests.support.postgres import PostgresServer, PostgresUnavailable  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402

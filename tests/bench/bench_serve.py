@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from backend.commands.publish import publish_artifact  # noqa: E402
+from backend.publishing import publish_artifact  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
 from backend.store.items import clean_item, upsert_items  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402

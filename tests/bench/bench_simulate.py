@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from backend.commands.simulate import summary  # noqa: E402
-from backend.experiments.simulator import SimulationConfig, run_simulation  # noqa: E402
+from backend.simulation.simulator import SimulationConfig, run_simulation  # noqa: E402
 
 SHARED = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data"))
 DATASETS = {

@@ -1,10 +1,10 @@
-"""`upnext train-run RUN_ID` (started by the server, see tests/admin/test_supervisor.py for real runs): clear
+"""`upnext train-run RUN_ID` (started by the server, see tests/retraining/test_supervisor.py for real runs): clear
 refusals, and a run that is no longer queued is left alone."""
 import os
 import subprocess
 import sys
 
-from backend.admin import runs
+from backend.retraining import runs
 from backend.settings import REPO_ROOT
 from backend.store.db import make_engine, migrate
 from backend.store.sites import create_site

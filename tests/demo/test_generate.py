@@ -1,8 +1,8 @@
 from collections import Counter
 
-from backend.demo.catalog import demo_catalog
+from backend.demo.inventory import demo_catalog
 from backend.demo.seed import seed_demo
-from backend.demo.sessions import demo_sessions
+from backend.demo.visits import demo_sessions
 from backend.store.export import export_sessions
 from backend.store.items import clean_item
 from backend.store.sites import create_site

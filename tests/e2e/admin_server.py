@@ -11,7 +11,7 @@ from tests.support.server import ServerProcess
 from tests.support.visits import seed_visits
 
 PASSWORD = "a long admin password"
-TINY = "layers=16,n_epochs=1,batch_size=16,n_sample=32"
+from tests.support.training import TINY
 
 
 def start_server(root: Path, *, password: str | None = PASSWORD, visits: bool = True):

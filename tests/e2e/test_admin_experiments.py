@@ -16,7 +16,7 @@ from backend.clock import now_ms
 from backend.experiments.assignment import Arm, RunningExperiment
 from backend.experiments.report import experiment_report
 from backend.store.experiments import change_status, create_experiment, list_experiments
-from backend.store.models import Event, Experiment, ServedList
+from backend.store.tables import Event, Experiment, ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from tests.experiments.test_assignment import session_ids
 from tests.support.visits import DAY_MS, item_id, seed_catalog

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from admin_server import TINY, log_in, start_server
-from backend.commands.publish import publish_artifact
+from backend.publishing import publish_artifact
 from backend.store.items import count_items
 from backend.store.placements import PlacementConfig, list_placements, save_placement
 from backend.store.trained_models import list_models, live_models, promote

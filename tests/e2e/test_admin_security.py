@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from admin_server import log_in, start_server
-from backend.admin.credentials import SETUP_CODE_FILE
-from backend.admin.throttle import PER_CLIENT
+from backend.access.credentials import SETUP_CODE_FILE
+from backend.access.login_throttle import PER_CLIENT
 from backend.store.items import clean_item, upsert_items
 from backend.store.placements import PlacementConfig, list_placements, save_placement
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from backend.settings import REPO_ROOT
 from backend.store.db import make_engine
-from backend.store.models import Event
+from backend.store.tables import Event
 from tests.support.postgres import free_port
 from tests.support.server import ServerProcess
 

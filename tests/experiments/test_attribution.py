@@ -12,7 +12,7 @@ from backend.experiments.attribution import DAY_MS, collect
 from backend.experiments.report import (CSV_COLUMNS, METRICS, experiment_csv, experiment_report, series_csv,
                                         uplift_series)
 from backend.store.experiments import change_status, create_experiment, get_experiment
-from backend.store.models import Event, Experiment, ServedList
+from backend.store.tables import Event, Experiment, ServedList
 from backend.store.sites import create_site
 
 T0 = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS + 3_600_000     # 01:00 UTC on some day

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from backend.app import create_app
-from backend.commands.publish import publish_artifact
+from backend.publishing import publish_artifact
 from backend.experiments.assignment import Arm, RunningExperiment
 from backend.store.experiments import change_status, create_experiment
-from backend.store.models import ServedList
+from backend.store.tables import ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from backend.store.sites import create_site
 from tests.experiments.test_assignment import session_ids

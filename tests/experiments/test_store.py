@@ -8,7 +8,7 @@ from backend.experiments.assignment import Arm
 from backend.store.db import current_revision, migrate
 from backend.store.experiments import (ExperimentDirectory, ExperimentError, change_status, create_experiment,
                                        delete_experiment, get_experiment, list_experiments, set_arms)
-from backend.store.models import Experiment
+from backend.store.tables import Experiment
 from backend.store.sites import create_site
 
 ARMS = [Arm("control", "popular"), Arm("gru", "gru4rec_next")]

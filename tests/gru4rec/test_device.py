@@ -6,7 +6,7 @@ from backend.errors import UpnextError
 from backend.gru4rec.device import cuda_unavailable, resolve_device
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.train import train
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 
 def _no_gpu() -> bool:

@@ -5,12 +5,12 @@ import pytest
 
 from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.fast import FastStep
-from backend.gru4rec.model import init_weights
+from backend.gru4rec.weights import init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
-from backend.gru4rec.reference import ReferenceStep
+from backend.gru4rec.reference_step import ReferenceStep
 from backend.gru4rec.train import DropoutMasks, train
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 N_ITEMS = 40
 

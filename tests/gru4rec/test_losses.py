@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
-from backend.gru4rec.reference import bprmax_loss, xe_loss
+from backend.gru4rec.reference_step import bprmax_loss, xe_loss
 
 
 def _act(s, alpha):

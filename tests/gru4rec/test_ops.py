@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
-from backend.gru4rec.fastmath import exp32_array
+from backend.kernels.fastmath import exp32_array
 
 M, H = 7, 33
 

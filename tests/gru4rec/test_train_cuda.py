@@ -13,12 +13,12 @@ skip_without_cuda()
 from backend.gru4rec.cuda_step import CudaStep  # noqa: E402
 from backend.gru4rec.cuda_train import DeviceSampleStore, train_cuda  # noqa: E402
 from backend.gru4rec.device import resolve_device  # noqa: E402
-from backend.gru4rec.model import load_model  # noqa: E402
-from backend.gru4rec.reference import ReferenceStep  # noqa: E402
+from backend.gru4rec.weights import load_model  # noqa: E402
+from backend.gru4rec.reference_step import ReferenceStep  # noqa: E402
 from backend.gru4rec.sampler import SampleStore  # noqa: E402
 from backend.gru4rec.train import train  # noqa: E402
 from backend.kernels.cuda_interop import torch_device  # noqa: E402
-from backend.sessions import SessionData  # noqa: E402
+from backend.session_data import SessionData  # noqa: E402
 from tests.gru4rec.test_fast_vs_reference import N_ITEMS, _params, _setup, _step_inputs  # noqa: E402
 
 STEP_CASES = ["xe-shared-dropout", "xe-elu-momentum", "bpr-shared", "bpr-linear-2layers", "xe-separate",

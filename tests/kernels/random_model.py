@@ -45,7 +45,7 @@ def save_random_gru4rec(path: str | Path, n_items: int, layers: list[int], embed
 
 
 def weights(arrays: dict[str, np.ndarray], layers: list[int], embedding: str) -> tuple:
-    """(inputs, onehot, Wx, Wrz, Wh, b) as the kernels take them (see backend/kernels/reference.py)."""
+    """(inputs, onehot, Wx, Wrz, Wh, b) as the kernels take them (see backend/kernels/serving_reference.py)."""
     L = len(layers)
     onehot = embedding == "onehot"
     inputs = {"shared": "Wy", "separate": "E", "onehot": "layer0.Wx"}[embedding]

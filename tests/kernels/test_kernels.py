@@ -1,10 +1,10 @@
-"""The Numba kernels (backend/kernels/cpu.py) give the results of the numpy reference (reference.py)."""
+"""The Numba kernels (backend/kernels/serving_cpu.py) give the results of the numpy reference (reference.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from backend.kernels import cpu, reference
+from backend.kernels import serving_cpu as cpu, serving_reference as reference
 from tests.kernels.random_model import random_gru4rec, weights
 
 N_ITEMS = 300
@@ -211,7 +211,7 @@ def test_implementations_are_picked_by_name():
 def test_as_f32_reads_float16_bits_and_floats_alike_in_python_and_jitted_code():
     from numba import njit
 
-    from backend.kernels.cpu import _as_f32
+    from backend.kernels.serving_cpu import _as_f32
 
     halves = np.array([0.0, -1.5, 65504.0, 2.0 ** -24, np.inf], dtype=np.float16)
     bits, floats = halves.view(np.uint16), np.array([0.1, -3.25, 1e30])

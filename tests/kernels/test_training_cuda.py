@@ -1,4 +1,4 @@
-"""The Numba-CUDA training kernels (backend/kernels/cuda.py) give the numpy reference's results and the Numba CPU
+"""The Numba-CUDA training kernels (backend/kernels/training_cuda.py) give the numpy reference's results and the Numba CPU
 twin's, on tiny shapes (under the CUDA simulator in `make test`; on the GPU in tests/bench/gpu_check.sh)."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.support.cuda import host, quick_thread_switches, skip_without_cuda, t
 
 skip_without_cuda()
 
-from backend.kernels import cuda as kc  # noqa: E402
+from backend.kernels import training_cuda as kc  # noqa: E402
 from backend.kernels import training_cpu, training_reference  # noqa: E402
 from backend.kernels.cuda_interop import ROW_THREADS, SIMULATOR, device_zeros, kernel_array, launch_stream  # noqa: E402
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe  # noqa: E402

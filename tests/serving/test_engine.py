@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from backend.artifact import ArtifactError, load_artifact, save_artifact
-from backend.kernels import reference
+from backend.kernels import serving_reference as reference
 from backend.serving.engine import GRU4RecEngine
 from backend.settings import REPO_ROOT
 from tests.kernels.random_model import random_gru4rec, weights
@@ -151,7 +151,7 @@ def test_prewarm_compiles_every_kernel_the_engine_serves_with(artifacts, item_ma
     # in a fresh process, so that signatures compiled by other tests cannot hide a gap in prewarm()
     out = _run(f"""
         import numpy as np
-        from backend.kernels import cpu
+        from backend.kernels import serving_cpu as cpu
         from backend.serving.engine import GRU4RecEngine
         kernels = [cpu.gru_step, cpu.gru_step_batch, cpu.score_topk, cpu.score_topk_batch, cpu.rollout]
         engine = GRU4RecEngine.load({str(artifacts['onehot'])!r}, item_matrix={item_matrix!r})

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from backend.gru4rec.model import save_model
+from backend.gru4rec.weights import save_model
 from backend.gru4rec.params import parse_params
 from backend.gru4rec.train import train
 from backend.serving.engine import GRU4RecEngine
-from backend.sessions import SessionData
+from backend.session_data import SessionData
 
 
 def torch_scores(weights, items: list[int]) -> np.ndarray:

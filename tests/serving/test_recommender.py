@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from backend.artifact import save_artifact
-from backend.serving.catalog import CatalogSnapshot, ItemMeta
+from backend.serving.item_metadata import CatalogSnapshot, ItemMeta
 from backend.serving.live import SiteModels
 from backend.serving.recommender import RecRequest, recommend
 from backend.store.placements import PlacementConfig

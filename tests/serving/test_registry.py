@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from backend.artifact import ArtifactError, load_artifact
-from backend.kernels import reference
+from backend.kernels import serving_reference as reference
 from backend.serving.registry import ModelRegistry
 from tests.kernels.random_model import save_random_gru4rec, weights
 

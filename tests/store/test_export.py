@@ -2,7 +2,7 @@ import numpy as np
 from sqlalchemy import insert
 
 from backend.store.export import export_sessions
-from backend.store.models import Event
+from backend.store.tables import Event
 from backend.store.sites import create_site
 
 

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from backend.store import importer
 from backend.store.importer import ImportFileError, import_items
-from backend.store.models import Item
+from backend.store.tables import Item
 from backend.store.sites import create_site
 
 

@@ -2,7 +2,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.store.items import ItemInvalid, clean_item, count_items, delete_item, set_available, upsert_items
-from backend.store.models import Item
+from backend.store.tables import Item
 from backend.store.sites import create_site
 
 
@@ -53,7 +53,7 @@ def test_upsert_inserts_then_updates_and_delete(engine):
 
 
 def test_every_catalogue_write_bumps_the_site_version(engine):
-    from backend.store.models import Site
+    from backend.store.tables import Site
 
     site = create_site(engine, "shop", [])
 

@@ -4,7 +4,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from backend.store.db import alembic_config, current_revision, head_revision, make_engine, migrate
-from backend.store.models import Base
+from backend.store.tables import Base
 
 
 def test_one_head_only():

@@ -1,7 +1,7 @@
 from sqlalchemy import func, insert, select
 
 from backend.store import retention
-from backend.store.models import Event
+from backend.store.tables import Event
 from backend.store.retention import DAY_MS, purge_events
 from backend.store.sites import create_site
 

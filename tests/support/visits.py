@@ -9,7 +9,7 @@ from sqlalchemy import Engine, insert
 
 from backend.clock import now_ms
 from backend.store.items import clean_item, upsert_items
-from backend.store.models import Event
+from backend.store.tables import Event
 
 DAY_MS = 86_400_000
 

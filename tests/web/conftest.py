@@ -2,14 +2,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from backend.app import create_app
-from backend.store.sites import create_site
 
 ORIGIN = "https://shop.example"
-
-
-@pytest.fixture
-def site(engine):
-    return create_site(engine, "shop", [ORIGIN])
 
 
 @pytest.fixture

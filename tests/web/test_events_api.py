@@ -6,7 +6,7 @@ from starlette.testclient import TestClient
 
 from backend.app import create_app
 from backend.settings import Settings
-from backend.store.models import Event
+from backend.store.tables import Event
 from tests.web.conftest import ORIGIN, batch
 
 

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from backend.app import create_app
-from backend.commands.publish import publish_artifact
-from backend.store.models import ServedList
+from backend.publishing import publish_artifact
+from backend.store.tables import ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from tests.kernels.random_model import save_random_gru4rec
 from tests.web.conftest import ORIGIN

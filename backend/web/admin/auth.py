@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.admin import credentials as creds_store
-from backend.admin.passwords import PasswordRejected, check_new_password
-from backend.admin.sessions import IDLE_MS, create_session, end_session, load_session
-from backend.admin.throttle import LoginThrottle
+from backend.access import credentials as creds_store
+from backend.access.passwords import PasswordRejected, check_new_password
+from backend.access.admin_sessions import IDLE_MS, create_session, end_session, load_session
+from backend.access.login_throttle import LoginThrottle
 from backend.web.admin.csrf import (FIELD, check_form_token, check_session_token, same_origin,
                                     sign_form_token)
 from backend.web.admin.render import error_page, page, redirect

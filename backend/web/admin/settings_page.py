@@ -8,9 +8,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.admin import credentials as creds_store
-from backend.admin.app_settings import EDITABLE, load_overrides, save_override, validate
-from backend.admin.sessions import create_session
+from backend.access import credentials as creds_store
+from backend.store.app_settings import EDITABLE, load_overrides, save_override, validate
+from backend.access.admin_sessions import create_session
 from backend.settings import SettingsError
 from backend.web.admin import auth
 from backend.web.admin.render import all_sites, page, redirect

@@ -10,7 +10,7 @@ from backend.settings import Settings
 from backend.store.sites import create_site
 
 PASSWORD = "correct horse battery staple"
-TINY = "layers=16,n_epochs=1,batch_size=16,n_sample=32"
+from tests.support.training import TINY
 
 
 @pytest.fixture

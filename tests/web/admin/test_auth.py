@@ -5,8 +5,8 @@ import time
 import pytest
 from starlette.testclient import TestClient
 
-from backend.admin.credentials import SETUP_CODE_FILE
-from backend.admin.throttle import PER_CLIENT
+from backend.access.credentials import SETUP_CODE_FILE
+from backend.access.login_throttle import PER_CLIENT
 from backend.app import create_app
 from backend.settings import Settings
 from backend.store.placements import list_placements
@@ -69,7 +69,7 @@ def test_the_login_form_needs_its_signed_token(anonymous, token):
 
 
 def test_an_old_login_form_is_refused(anonymous, svc):
-    from backend.admin.credentials import load_credentials
+    from backend.access.credentials import load_credentials
 
     secret = load_credentials(svc.engine).secret
     old = sign_form_token(secret, "login", now=time.time() - 5 * 3600)

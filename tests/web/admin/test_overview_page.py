@@ -4,7 +4,7 @@ import time
 from sqlalchemy import func, insert, select
 
 from backend.clock import now_ms
-from backend.store.models import Event, ServedList
+from backend.store.tables import Event, ServedList
 
 
 def test_the_overview_counts_recent_events_and_sessions(admin, shop, engine):

@@ -1,7 +1,7 @@
 """The settings page: overrides applied to the running server, refused values, the password."""
-from backend.admin.app_settings import load_overrides
-from backend.admin.sessions import load_session
-from backend.admin.throttle import PER_CLIENT
+from backend.store.app_settings import load_overrides
+from backend.access.admin_sessions import load_session
+from backend.access.login_throttle import PER_CLIENT
 from tests.web.admin.conftest import PASSWORD, log_in
 
 
@@ -40,7 +40,7 @@ def test_an_environment_password_cannot_be_changed_here(admin):
 def test_a_stored_password_is_changed_and_other_browsers_are_logged_out(db_url, tmp_path, shop):
     from starlette.testclient import TestClient
 
-    from backend.admin.credentials import finish_setup
+    from backend.access.credentials import finish_setup
     from backend.app import create_app
     from backend.settings import Settings
     from backend.store.db import make_engine

@@ -1,0 +1,43 @@
+"""``upnext evaluate``: score any model artifact (GRU4Rec or a baseline) on test sessions with the GRU4Rec
+evaluation protocol."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from backend.artifact import load_artifact
+from backend.baselines import load_baseline
+from backend.commands.common import add_first_target, print_metrics
+from backend.gru4rec.data import align_to_items, read_sessions
+from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.weights import FORMAT, load_model
+from backend.settings import Settings
+from backend.training import evaluate_bundle_parts
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a model artifact (GRU4Rec or baseline) on test sessions",
+                       description="Full ranking over all training items, conservative ties, Recall and MRR "
+                                   "at 1, 5, 10, 20 (the GRU4Rec evaluation protocol).")
+    p.add_argument("model", type=Path, metavar="DIR")
+    p.add_argument("--test", type=Path, required=True)
+    add_first_target(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=evaluate)
+
+
+def evaluate(args, settings: Settings) -> int:
+    kind = load_artifact(args.model).kind
+    test = read_sessions(args.test)
+    t0 = time.perf_counter()
+    if kind == FORMAT:
+        weights, art = load_model(args.model)
+        metrics = evaluate_bundle_parts(weights, art.item_ids, test, args.first_target)
+    else:
+        model = load_baseline(args.model)
+        metrics = metrics_from_ranks(model.ranks(align_to_items(test, model.item_ids), args.first_target))
+    metrics["model"] = kind
+    metrics["seconds"] = round(time.perf_counter() - t0, 3)
+    print_metrics(metrics, f"{kind} {args.model} on {args.test}", as_json=args.json)
+    return 0

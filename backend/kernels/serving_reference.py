@@ -1,0 +1,121 @@
+"""Serving kernels in plain numpy: the readable definition that ``backend.kernels.serving_cpu`` must reproduce.
+
+Same names, arguments and results as ``cpu.py`` (tests compare them). Conventions shared by both:
+
+- A session state is ONE float32 vector holding every GRU layer's hidden state, layer after layer:
+  ``state[off_l : off_l + H_l]`` with ``off_l = H_0 + ... + H_{l-1}``; its size is ``S = sum(H_l)``.
+- GRU weights come as tuples with one array per layer (``Wx``, ``Wrz``, ``Wh``, ``b``), laid out as
+  ``backend/artifact.py`` documents. ``inputs`` is the (n_items, D) float32 matrix whose row i feeds layer 0 for
+  item i: ``Wy`` (shared embedding), ``E`` (separate embedding) or ``layer0.Wx`` (one-hot). With ``onehot`` the row
+  is already ``x @ Wx`` and ``Wx[0]`` is not read (pass an empty (0, 3*H_0) array).
+- Scoring: ``W`` is the (n_items, H_last) item matrix, float32, or uint16 holding float16 bits (the optional
+  half-size copy); ``bias`` is (n_items,) float32. ``exclude`` is an int64 array of item indices never returned;
+  ``available`` is a uint8 array of n_items flags (0 = never returned) or an empty array meaning "all available".
+- Top-k order: score descending, ties broken by the lower item index. Results hold min(k, allowed items) entries.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _item_matrix_f32(W: np.ndarray) -> np.ndarray:
+    """(n, D) float32 view of an item matrix stored as float32 or as float16 bits (uint16)."""
+    if W.dtype == np.uint16:
+        return W.view(np.float16).astype(np.float32)
+    return W
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def gru_step_batch(states: np.ndarray, items: np.ndarray, inputs: np.ndarray, onehot: bool,
+                   Wx: tuple, Wrz: tuple, Wh: tuple, b: tuple) -> None:
+    """Advance B sessions by one item each, in place.
+
+    states: (B, S) float32, updated in place; items: (B,) int64 item indices fed to the sessions.
+    """
+    off = 0
+    x = None
+    for l in range(len(Wh)):
+        H = Wh[l].shape[0]
+        h = states[:, off:off + H]
+        if l == 0 and onehot:
+            a = inputs[items] + b[0]
+        else:
+            a = (inputs[items] if l == 0 else x) @ Wx[l] + b[l]
+        g = h @ Wrz[l]
+        r = _sigmoid(a[:, :H] + g[:, :H])
+        z = _sigmoid(a[:, H:2 * H] + g[:, H:])
+        n = np.tanh(a[:, 2 * H:] + (r * h) @ Wh[l])
+        new = (z * h + (1 - z) * n).astype(np.float32)
+        states[:, off:off + H] = new
+        x = new
+        off += H
+
+
+def gru_step(state: np.ndarray, item: int, inputs: np.ndarray, onehot: bool,
+             Wx: tuple, Wrz: tuple, Wh: tuple, b: tuple) -> None:
+    """Advance one session by one item, in place. state: (S,) float32; item: item index."""
+    gru_step_batch(state.reshape(1, -1), np.array([item], dtype=np.int64), inputs, onehot, Wx, Wrz, Wh, b)
+
+
+def _select(scores: np.ndarray, k: int, exclude: np.ndarray, available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    allowed = np.ones(len(scores), dtype=bool) if len(available) == 0 else available.astype(bool)
+    allowed[exclude] = False
+    cand = np.flatnonzero(allowed)
+    order = np.lexsort((cand, -scores[cand]))[:k]
+    return cand[order].astype(np.int64), scores[cand[order]].astype(np.float32)
+
+
+def score_topk(h: np.ndarray, W: np.ndarray, bias: np.ndarray, k: int, exclude: np.ndarray,
+               available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Score all items for one last-layer state and return the best k.
+
+    h: (H_last,) float32. Returns (items (k',) int64, scores (k',) float32), k' = min(k, allowed items).
+    """
+    scores = _item_matrix_f32(W) @ h + bias
+    return _select(scores, k, exclude, available)
+
+
+def score_topk_batch(hs: np.ndarray, W: np.ndarray, bias: np.ndarray, k: int, exclude: np.ndarray,
+                     exclude_offsets: np.ndarray, available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of B sessions in one pass over the item matrix.
+
+    hs: (B, H_last) float32; session b excludes ``exclude[exclude_offsets[b]:exclude_offsets[b+1]]``
+    (exclude_offsets: (B+1,) int64). Returns (items (B, k) int64, scores (B, k) float32); rows with fewer than
+    k allowed items are padded with item -1 and score -inf.
+    """
+    scores = hs @ _item_matrix_f32(W).T + bias
+    B = len(hs)
+    items = np.full((B, k), -1, dtype=np.int64)
+    best = np.full((B, k), -np.inf, dtype=np.float32)
+    for s in range(B):
+        i, sc = _select(scores[s], k, exclude[exclude_offsets[s]:exclude_offsets[s + 1]], available)
+        items[s, :len(i)] = i
+        best[s, :len(i)] = sc
+    return items, best
+
+
+def rollout(state: np.ndarray, n: int, inputs: np.ndarray, onehot: bool, Wx: tuple, Wrz: tuple, Wh: tuple,
+            b: tuple, W: np.ndarray, bias: np.ndarray, exclude: np.ndarray,
+            available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy "up next" sequence of up to n items: pick the best allowed item, feed it to the GRU as if the
+    visitor had viewed it, pick again; no item twice. ``state`` (S,) float32 is not modified.
+
+    Returns (items (n',) int64, scores (n',) float32), n' = min(n, allowed items).
+    """
+    state = state.astype(np.float32, copy=True)
+    H_last = Wh[-1].shape[0]
+    taken: list[int] = []
+    scores: list[float] = []
+    for step in range(n):
+        excl = np.concatenate([exclude, np.array(taken, dtype=np.int64)])
+        i, s = score_topk(state[len(state) - H_last:], W, bias, 1, excl, available)
+        if len(i) == 0:
+            break
+        taken.append(int(i[0]))
+        scores.append(float(s[0]))
+        if step + 1 < n:
+            gru_step(state, int(i[0]), inputs, onehot, Wx, Wrz, Wh, b)
+    return np.array(taken, dtype=np.int64), np.array(scores, dtype=np.float32)

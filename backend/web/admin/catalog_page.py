@@ -1,0 +1,88 @@
+"""The catalogue page: search, availability switches, and imports of CSV or JSON lines files with a report of
+the rows that were refused and why (backend/store/importer.py)."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.store.item_search import PAGE_SIZE, search_items
+from backend.store.importer import ImportFileError, import_items
+from backend.store.items import set_available
+from backend.web.admin.auth import admin_view
+from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url
+from backend.web.http import services
+
+UPLOAD_MAX_BYTES = 256 << 20
+REPORT_ROWS = 200
+FORMATS = {"": None, "csv": "csv", "jsonl": "jsonl"}
+
+
+async def _render(request: Request, site: dict, sites: list, *, report=None, import_error: str | None = None,
+                  status: int = 200) -> Response:
+    q = request.query_params.get("q", "")[:200]
+    try:
+        page_no = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    rows, total = await run_in_threadpool(search_items, services(request).engine, site["id"], q,
+                                          offset=(page_no - 1) * PAGE_SIZE)
+    return page(request, "catalog.html", {
+        "title": f"Catalogue of {site['name']}", "site": site, "sites": sites, "active": "catalog", "q": q,
+        "rows": rows, "total": total, "page_no": page_no, "pages": max(1, -(-total // PAGE_SIZE)),
+        "report": report, "report_rows": REPORT_ROWS, "import_error": import_error}, status=status)
+
+
+@admin_view
+async def catalog_page(request: Request) -> Response:
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
+    return await _render(request, site, sites)
+
+
+@admin_view
+async def import_file(request: Request) -> Response:
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
+    form = request.state.form
+    upload = form.get("file")
+    fmt = FORMATS.get(str(form.get("format", "")), None)
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _render(request, site, sites, import_error="Choose a CSV or JSON lines file.", status=400)
+    suffix = Path(upload.filename).suffix.lower()[:10]
+    fd, tmp = tempfile.mkstemp(prefix="upnext-import-", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, upload.file, out)
+        engine = services(request).engine
+        report = await run_in_threadpool(import_items, engine, site["id"], Path(tmp), fmt=fmt)
+    except ImportFileError as exc:
+        message = str(exc).replace(Path(tmp).name, upload.filename)
+        return await _render(request, site, sites, import_error=message, status=400)
+    finally:
+        os.unlink(tmp)
+    await run_in_threadpool(services(request).catalog.refresh)
+    return await _render(request, site, sites, report=report)
+
+
+@admin_view
+async def availability(request: Request) -> Response:
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
+    form = request.state.form
+    item_id, available = str(form.get("item", "")), form.get("available") == "1"
+    found = await run_in_threadpool(set_available, services(request).engine, site["id"], item_id, available)
+    if not found:
+        return error_page(request, 404, "No such item", "That item is not in the catalogue (any more).")
+    await run_in_threadpool(services(request).catalog.refresh)
+    back = {k: v for k in ("q", "page") if (v := str(form.get(k, "")))}
+    return redirect(site_url(site, "catalog"), "availability-saved", item_id, **back)

@@ -1,0 +1,74 @@
+import pytest
+
+from backend.retraining import runs
+
+
+def test_a_run_goes_from_queued_to_running_to_finished_once(engine, site):
+    run_id = runs.create_run(engine, site.site_id, "layers=16")
+    run = runs.get_run(engine, run_id)
+    assert (run.status, run.trigger, run.gate, run.active) == ("queued", "manual", False, True)
+    assert runs.mark_started(engine, run_id, 123, "host-a")
+    assert not runs.mark_started(engine, run_id, 456, "host-b")          # taken once
+    assert runs.heartbeat(engine, run_id, phase="training", progress={"epoch": 1}) is False
+    assert runs.get_run(engine, run_id).progress == {"epoch": 1}
+    assert runs.finish(engine, run_id, "succeeded", result={"model_id": None})
+    assert not runs.finish(engine, run_id, "failed", error="late")       # ended once
+    run = runs.get_run(engine, run_id)
+    assert (run.status, run.error, run.active) == ("succeeded", None, False)
+    assert runs.heartbeat(engine, run_id) is None                          # no longer running
+
+
+def test_one_active_run_per_site(engine, site):
+    first = runs.create_run(engine, site.site_id, "")
+    with pytest.raises(runs.RunError, match=f"run {first} is still queued"):
+        runs.create_run(engine, site.site_id, "")
+    runs.finish(engine, first, "failed", error="x")
+    runs.create_run(engine, site.site_id, "", trigger="schedule", gate=True)
+
+
+def test_a_queued_run_is_cancelled_at_once_a_running_one_is_asked(engine, site):
+    queued = runs.create_run(engine, site.site_id, "")
+    assert runs.request_cancel(engine, queued, site.site_id) == "cancelled"
+    assert not runs.mark_started(engine, queued, 1, "h")                   # its process then does nothing
+    running = runs.create_run(engine, site.site_id, "")
+    runs.mark_started(engine, running, 1, "h")
+    assert runs.request_cancel(engine, running, site.site_id) == "running"
+    assert runs.heartbeat(engine, running) is True
+    with pytest.raises(runs.RunError):
+        runs.request_cancel(engine, running, site.site_id + 1)
+
+
+def test_silent_and_never_started_runs_are_marked_failed(engine, site, monkeypatch):
+    silent = runs.create_run(engine, site.site_id, "")
+    runs.mark_started(engine, silent, 1, "h")
+    hb = runs.get_run(engine, silent).heartbeat_ms
+    assert runs.fail_stale(engine, now=hb + runs.STALE_HEARTBEAT_MS - 1) == []
+    assert runs.fail_stale(engine, now=hb + runs.STALE_HEARTBEAT_MS + 1) == [silent]
+    run = runs.get_run(engine, silent)
+    assert run.status == "failed" and "stopped answering" in run.error and run.finished_ms
+
+    never = runs.create_run(engine, site.site_id, "")
+    created = runs.get_run(engine, never).created_ms
+    assert runs.fail_stale(engine, now=created + runs.STALE_QUEUED_MS + 1) == [never]
+    assert "never started" in runs.get_run(engine, never).error
+
+
+def test_bad_triggers_and_statuses_are_refused(engine, site):
+    with pytest.raises(ValueError):
+        runs.create_run(engine, site.site_id, "", trigger="cron")
+    run_id = runs.create_run(engine, site.site_id, "")
+    with pytest.raises(ValueError):
+        runs.finish(engine, run_id, "running")
+
+
+def test_listing_is_newest_first_and_per_site(engine, site):
+    from backend.store.sites import create_site
+
+    other = create_site(engine, "other", [])
+    ids = []
+    for _ in range(3):
+        ids.append(runs.create_run(engine, site.site_id, ""))
+        runs.finish(engine, ids[-1], "failed", error="x")
+    runs.create_run(engine, other.site_id, "")
+    assert [r.id for r in runs.list_runs(engine, site.site_id)] == ids[::-1]
+    assert [r.site_id for r in runs.active_runs(engine)] == [other.site_id]

@@ -1,0 +1,111 @@
+"""The models page: train now (a real background run), progress as JSON, promote, roll back, the schedule."""
+import time
+
+import pytest
+
+from backend.retraining import runs
+from backend.retraining.scheduler import get_schedule
+from backend.store.trained_models import list_models, live_models, register_model
+from tests.kernels.random_model import save_random_gru4rec
+from tests.support.visits import seed_visits
+from tests.support.training import TINY
+
+
+def _wait_for_run(admin, url, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        admin.app.state.services.admin.supervisor.check()
+        run = admin.get(url).json()
+        if not run["active"]:
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run still active: {run}")
+
+
+@pytest.mark.slow
+def test_train_now_then_promote_and_roll_back(admin, shop, engine, tmp_path):
+    if not str(engine.url).startswith("sqlite"):
+        pytest.skip("one real training run is enough; it runs on SQLite")
+    base = f"/admin/sites/{shop.site_id}"
+    seed_visits(engine, shop.site_id, sessions=300, days=3)
+    # a model that is live before: the roll-back target
+    old = register_model(engine, shop.site_id, save_random_gru4rec(tmp_path / "old", 10, [8]), "gru4rec")
+    assert admin.post(f"{base}/models/{old}/promote", data={"csrf": admin.csrf}).status_code == 303
+
+    r = admin.post(base + "/models/train", data={"csrf": admin.csrf, "preset": "", "params": TINY})
+    assert r.status_code == 303 and "notice=run-started" in r.headers["location"]
+    [run] = runs.list_runs(engine, shop.site_id)
+    assert f'data-run-url="{base}/runs/{run.id}.json"' in admin.get(base + "/models").text
+    done = _wait_for_run(admin, f"{base}/runs/{run.id}.json")
+    assert done["status"] == "succeeded", done["error"]
+    new = done["model_id"]
+    assert live_models(engine)[shop.site_id].id == old                 # a manual run is not promoted
+
+    page = admin.get(base + "/models").text
+    assert f'id="model-{new}"' in page and "Promote" in page
+    newest_day = page.split('id="newest-day"')[1].split("</section>")[0]
+    assert f"#{new}" in newest_day and f"#{old}" in newest_day and "Item-kNN" in newest_day
+    record = next(m for m in list_models(engine, shop.site_id) if m.id == new)
+    assert f"{record.metrics['recall@20']:.4f}" in page
+    assert f"{record.metrics['baselines']['itemknn']['recall@20']:.4f}" in page
+
+    assert admin.post(f"{base}/models/{new}/promote", data={"csrf": admin.csrf}).status_code == 303
+    assert live_models(engine)[shop.site_id].id == new
+    r = admin.post(base + "/models/rollback", data={"csrf": admin.csrf})
+    assert r.status_code == 303 and f"%23{old}" in r.headers["location"]
+    assert live_models(engine)[shop.site_id].id == old
+
+
+def test_bad_parameters_start_nothing(admin, shop, engine):
+    base = f"/admin/sites/{shop.site_id}"
+    r = admin.post(base + "/models/train", data={"csrf": admin.csrf, "preset": "", "params": "layers=lots"})
+    assert r.status_code == 400 and "layers" in r.text and 'value="layers=lots"' in r.text
+    r = admin.post(base + "/models/train", data={"csrf": admin.csrf, "preset": "nope", "params": ""})
+    assert r.status_code == 400 and "unknown preset" in r.text
+    assert runs.list_runs(engine, shop.site_id) == []
+
+
+def test_a_second_run_is_refused_while_one_is_active(admin, shop, engine):
+    runs.create_run(engine, shop.site_id, TINY)
+    r = admin.post(f"/admin/sites/{shop.site_id}/models/train", data={"csrf": admin.csrf, "params": TINY})
+    assert r.status_code == 400 and "still queued" in r.text
+
+
+def test_cancel_and_progress_of_a_queued_run(admin, shop, engine):
+    from backend.store.sites import create_site
+
+    base = f"/admin/sites/{shop.site_id}"
+    run_id = runs.create_run(engine, shop.site_id, TINY)
+    assert admin.get(f"{base}/runs/{run_id}.json").json()["status"] == "queued"
+    other = create_site(engine, "other", [])
+    assert admin.get(f"/admin/sites/{other.site_id}/runs/{run_id}.json").status_code == 404
+    assert admin.post(f"/admin/sites/{other.site_id}/runs/{run_id}/cancel",
+                      data={"csrf": admin.csrf}).status_code == 404
+    assert admin.post(f"{base}/runs/{run_id}/cancel", data={"csrf": admin.csrf}).status_code == 303
+    assert runs.get_run(engine, run_id).status == "cancelled"
+
+
+def test_promoting_another_sites_model_is_refused(admin, shop, engine, tmp_path):
+    from backend.store.sites import create_site
+
+    other = create_site(engine, "other", [])
+    foreign = register_model(engine, other.site_id, save_random_gru4rec(tmp_path / "m", 10, [8]), "gru4rec")
+    r = admin.post(f"/admin/sites/{shop.site_id}/models/{foreign}/promote", data={"csrf": admin.csrf})
+    assert r.status_code == 400 and "does not belong" in r.text
+    r = admin.post(f"/admin/sites/{shop.site_id}/models/rollback", data={"csrf": admin.csrf})
+    assert r.status_code == 400 and "no earlier live model" in r.text
+
+
+def test_the_schedule_is_saved_and_checked(admin, shop, engine):
+    url = f"/admin/sites/{shop.site_id}/models/schedule"
+    r = admin.post(url, data={"csrf": admin.csrf, "enabled": "1", "every_hours": "12", "preset": "",
+                              "params": TINY})
+    assert r.status_code == 303
+    sched = get_schedule(engine, shop.site_id)
+    assert (sched.enabled, sched.every_hours, sched.params) == (True, 12.0, TINY)
+    assert "Next run" in admin.get(f"/admin/sites/{shop.site_id}/models").text
+    for data, message in (({"every_hours": "often"}, "a number of hours"), ({"every_hours": "0"}, "between"),
+                          ({"params": "n_epochs=0"}, "n_epochs")):
+        r = admin.post(url, data={"csrf": admin.csrf, "enabled": "1", "every_hours": "12", "params": TINY, **data})
+        assert r.status_code == 400 and message in r.text, data
+    assert get_schedule(engine, shop.site_id).every_hours == 12.0
