@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from backend.serving.live import check_servable
+from backend.serving.bundle import check_servable
 from backend.store.trained_models import promote, register_model
 
 

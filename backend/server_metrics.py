@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -62,3 +64,31 @@ class MetricsMiddleware:
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.request_seconds.labels(path, scope["method"], str(status)).observe(
                 time.perf_counter() - start)
+
+
+def histogram_quantile(metrics: "Metrics", route: str, q: float) -> tuple[float | None, int]:
+    """(the q-quantile in seconds, number of observations) of this process's request latency for ``route``,
+    interpolated within the histogram bucket as Prometheus does; (None, 0) before the first request."""
+    bounds: dict[float, float] = {}
+    for family in metrics.registry.collect():
+        if family.name != "upnext_http_request_duration_seconds":
+            continue
+        for s in family.samples:
+            if s.name.endswith("_bucket") and s.labels.get("route") == route:
+                le = float(s.labels["le"])
+                bounds[le] = bounds.get(le, 0.0) + s.value
+    if not bounds:
+        return None, 0
+    les = np.array(sorted(bounds))
+    cum = np.array([bounds[b] for b in les])
+    total = cum[-1]
+    if total <= 0:
+        return None, 0
+    rank = q * total
+    i = int(np.searchsorted(cum, rank))
+    if les[i] == float("inf"):
+        return float(les[i - 1]) if i > 0 else None, int(total)
+    lo, below = (les[i - 1], cum[i - 1]) if i > 0 else (0.0, 0.0)
+    in_bucket = cum[i] - below
+    frac = (rank - below) / in_bucket if in_bucket > 0 else 1.0
+    return float(lo + (les[i] - lo) * frac), int(total)

@@ -8,18 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from sqlalchemy import Engine
-
 from backend.retraining.runtime import AdminRuntime
 from backend.server_metrics import Metrics
 from backend.ratelimit import RateLimiter
 from backend.serving.item_metadata import CatalogCache
-from backend.serving.live import SiteModels
+from backend.serving.registry import ModelRegistry
 from backend.settings import Settings
-from backend.store.db import check_current, engine_from_settings
+from backend.store.db import Engine, check_current, engine_from_settings
 from backend.store.experiments import ExperimentDirectory
-from backend.store.group_commit import GroupCommitWriter
-from backend.store.tables import VIEW_LIKE, Event, ServedList
+from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
+from backend.store.tables import VIEW_LIKE
 from backend.store.placements import PlacementDirectory
 from backend.store.retention import purge_events
 from backend.store.sites import SiteDirectory, SiteInfo
@@ -47,13 +45,11 @@ class Services:
     catalog: CatalogCache
     placements: PlacementDirectory
     experiments: ExperimentDirectory     # the running experiment of each placement (arm assignment)
-    models: SiteModels
+    models: ModelRegistry
     rec_pool: ThreadPoolExecutor         # recommendations run here: kernels release the GIL
     state_pool: ThreadPoolExecutor       # one thread: a session's view events advance its state in order
     # called after events are stored: (site, session, clean events)
     event_listeners: list[Callable] = field(default_factory=list)
-    # called after catalogue writes: (site_id, item ids)
-    catalog_listeners: list[Callable] = field(default_factory=list)
     background: list[asyncio.Task] = field(default_factory=list)
     admin: "AdminRuntime | None" = None  # training runs, retraining schedule, settings overrides
 
@@ -63,18 +59,17 @@ class Services:
     def build(cls, settings: Settings, metrics: Metrics) -> "Services":
         engine = engine_from_settings(settings)
         check_current(engine)
-        writer = GroupCommitWriter(engine, Event.__table__, interval_s=settings.commit_interval_ms / 1000,
-                                   max_batch=settings.commit_max_events, max_pending=settings.max_pending_events,
-                                   on_commit=metrics.on_commit)
-        served = GroupCommitWriter(engine, ServedList.__table__, interval_s=0.05, max_batch=5000,
-                                   max_pending=100_000)
+        writer = events_writer(engine, interval_s=settings.commit_interval_ms / 1000,
+                               max_batch=settings.commit_max_events, max_pending=settings.max_pending_events,
+                               on_commit=metrics.on_commit)
+        served = served_lists_writer(engine, interval_s=0.05, max_batch=5000, max_pending=100_000)
         svc = cls(settings=settings, engine=engine, metrics=metrics, sites=SiteDirectory(engine), writer=writer,
                   served=served,
                   key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
                   session_limiter=RateLimiter(settings.rate_session_events, 4 * settings.rate_session_events),
                   catalog=CatalogCache(engine), placements=PlacementDirectory(engine),
                   experiments=ExperimentDirectory(engine),
-                  models=SiteModels(settings.state_mb << 20, item_matrix=settings.item_matrix),
+                  models=ModelRegistry(settings.state_mb << 20, item_matrix=settings.item_matrix),
                   rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
         svc.event_listeners.append(svc._advance_states)
@@ -135,12 +130,12 @@ class Services:
         if model is None:
             return
         items = [ev["item"] for ev in events if ev["type"] in VIEW_LIKE]
-        if items and session in model.live.states:
+        if items and session in model.states:
             self.state_pool.submit(_advance, model, session, items)
 
 
 def _advance(model, session: str, items: list[str]) -> None:
-    eng, states = model.engine, model.live.states
+    eng, states = model.engine, model.states
     for item_id in items:
         idx = eng.index(item_id)
         held = states.get(session)

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 import random
 
-from sqlalchemy import Engine, func, insert, select
-
 from backend.clock import now_ms
 from backend.demo.inventory import DemoItem, demo_catalog
 from backend.demo.visits import demo_sessions
-from backend.store.items import clean_item, upsert_items
-from backend.store.tables import Event
+from backend.store.events import count_events, insert_events
+from backend.store.items import clean_item, save_items
 
 DAYS = 14
-CHUNK = 20_000
 
 
 def event_rows(site_id: int, items: dict[str, DemoItem], sessions: list[list[str]], *, end_ms: int,
@@ -44,21 +41,16 @@ def event_rows(site_id: int, items: dict[str, DemoItem], sessions: list[list[str
     return rows
 
 
-def seed_demo(engine: Engine, site_id: int, kind: str, *, progress=None) -> dict:
+def seed_demo(engine, site_id: int, kind: str, *, progress=None) -> dict:
     """Import the catalogue of ``kind`` ("product": the shop, "video": the video site; always: an upsert) and,
     when the site has no events yet, the generated visits."""
     catalog = [it for it in demo_catalog() if it.kind == kind]
-    with engine.begin() as conn:
-        upsert_items(conn, site_id, [clean_item(it.record()) for it in catalog])
-        have = conn.execute(select(func.count()).select_from(Event).where(Event.site_id == site_id)).scalar()
+    save_items(engine, site_id, [clean_item(it.record()) for it in catalog])
+    have = count_events(engine, site_id)
     if have:
         return {"items": len(catalog), "events": 0, "sessions": 0, "already_seeded": have}
     sessions = demo_sessions(catalog, n_shop=16_000 if kind == "product" else 0,
                              n_video=8_000 if kind == "video" else 0)
     rows = event_rows(site_id, {it.id: it for it in catalog}, sessions, end_ms=now_ms())
-    for start in range(0, len(rows), CHUNK):
-        with engine.begin() as conn:
-            conn.execute(insert(Event), rows[start:start + CHUNK])
-        if progress:
-            progress(min(len(rows), start + CHUNK), len(rows))
+    insert_events(engine, rows, progress=progress)
     return {"items": len(catalog), "events": len(rows), "sessions": len(sessions), "already_seeded": 0}

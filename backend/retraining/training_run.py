@@ -124,7 +124,7 @@ def _on_sigterm(signum, frame) -> None:
 
 def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat, device: str = "cpu") -> dict:
     from backend.retraining.holdout import baseline_metrics, split_newest_day
-    from backend.serving.live import check_servable
+    from backend.serving.bundle import check_servable
     from backend.gru4rec.device import resolve_device
     from backend.gru4rec.params import parse_params
     from backend.store.export import export_sessions

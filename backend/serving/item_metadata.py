@@ -8,9 +8,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Engine, select
 
-from backend.store.tables import Item, Site
+from backend.store.items import catalog_rows, catalog_versions
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ class CatalogCache:
     """Snapshots per site. ``snapshot`` reads memory only after the first load; ``refresh`` (called by a
     background task every second, and after this process's own writes) reloads the sites whose version moved."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine):
         self._engine = engine
         self._snapshots: dict[int, CatalogSnapshot] = {}
         self._lock = threading.Lock()
@@ -120,15 +119,11 @@ class CatalogCache:
         return len(stale)
 
     def _versions(self) -> dict[int, int]:
-        with self._engine.connect() as conn:
-            return dict(conn.execute(select(Site.id, Site.catalog_version)).all())
+        return catalog_versions(self._engine)
 
     def _load(self, site_id: int, version: int) -> CatalogSnapshot:
         t0 = time.perf_counter()
-        with self._engine.connect() as conn:
-            rows = conn.execute(select(Item.id, Item.title, Item.url, Item.image, Item.price, Item.currency,
-                                       Item.category, Item.available, Item.updated_ms)
-                                .where(Item.site_id == site_id)).all()
+        rows = catalog_rows(self._engine, site_id)
         items = {r.id: ItemMeta(r.id, r.title, r.url, r.image, r.price, r.currency, r.category, bool(r.available))
                  for r in rows}
         newest = [r.id for r in sorted(rows, key=lambda r: (-r.updated_ms, r.id)) if r.available]

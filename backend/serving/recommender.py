@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from backend.serving.item_metadata import CatalogSnapshot
-from backend.serving.live import SiteModel
+from backend.serving.registry import LiveModel
 from backend.serving.state import RECENT, history_matches
 from backend.store.placements import PlacementConfig
 
@@ -79,7 +79,7 @@ class _Picker:
             self.sources.append(source)
 
 
-def recommend(req: RecRequest, cfg: PlacementConfig, model: SiteModel | None, snap: CatalogSnapshot) -> RecAnswer:
+def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, snap: CatalogSnapshot) -> RecAnswer:
     n = max(1, min(req.n or cfg.n, 50))
     algorithm = ALGORITHM_NAMES[cfg.algorithm]
     seq = _sequence(req)
@@ -149,7 +149,7 @@ def _category(snap: CatalogSnapshot, item: str | None) -> str | None:
     return meta.category if meta is not None else None
 
 
-def _allowed(cfg: PlacementConfig, model: SiteModel, snap: CatalogSnapshot, item: str | None):
+def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item: str | None):
     """(n_items,) uint8 mask of recommendable items (or None for all), and what each filter removed."""
     eng = model.engine
     available, known, categories = snap.mask_for(model.model_id, eng.item_ids)
@@ -171,10 +171,10 @@ def _allowed(cfg: PlacementConfig, model: SiteModel, snap: CatalogSnapshot, item
 CATCH_UP = 3   # memory one to three pages behind the request's history is advanced, not rebuilt
 
 
-def _state(model: SiteModel, session: str | None, known: np.ndarray, complete: bool) -> np.ndarray:
+def _state(model: LiveModel, session: str | None, known: np.ndarray, complete: bool) -> np.ndarray:
     """The session's state after ``known``: memory's when it matches the history, memory's advanced by the last
     few items when it is just behind (the page's view event is still on its way), else rebuilt from history."""
-    eng, states = model.engine, model.live.states
+    eng, states = model.engine, model.states
     if session is None:
         return eng.state_from_history(known)
     held = states.get(session)
@@ -192,7 +192,7 @@ def _state(model: SiteModel, session: str | None, known: np.ndarray, complete: b
     return held.state
 
 
-def _neighbours(model: SiteModel, item: int) -> np.ndarray:
+def _neighbours(model: LiveModel, item: int) -> np.ndarray:
     if model.neighbours is None:
         return np.zeros(0, dtype=np.int64)
     return model.neighbours[item]

@@ -1,10 +1,14 @@
 """The live model of each site, swapped atomically while requests keep flowing.
 
-A request takes ``registry.live(site)`` ONCE and uses that ``LiveModel`` (engine + its session states) to the
-end: a swap replaces the site's entry with a new, fully loaded and prewarmed LiveModel in one assignment, so a
-reader sees the old model or the new one, never a mix. An artifact that cannot be served (missing files, shape
-mismatch, NaNs, wrong format or version, a failed trial run) is refused with a logged reason and the live model
-stays.
+A request takes ``registry.get(site_id)`` ONCE and uses that ``LiveModel`` (engine, its session states and the
+bundle's fallbacks) to the end: a swap replaces the site's entry with a new, fully loaded and prewarmed LiveModel
+in one assignment, so a reader sees the old model or the new one, never a mix. An artifact that cannot be served
+(missing files, shape mismatch, NaNs, wrong format or version, a failed trial run) is refused with a logged
+reason and the live model stays.
+
+``sync`` makes the sites' live models (``sites.live_model_id`` in the store) the served ones; the app runs it at
+start-up, before the first request, and every few seconds after, so a model promoted by any process (the admin
+page, ``upnext model publish``) is hot-swapped into every server process.
 
 Session states belong to a model (their size and meaning change with it), so each LiveModel has its own cache,
 which starts empty: requests rebuild states from their ``history``. The state memory budget is shared evenly by
@@ -22,42 +26,51 @@ from typing import Callable
 import numpy as np
 
 from backend.artifact import ArtifactError
+from backend.serving.batching import ScoreBatcher
+from backend.serving.bundle import load_engine, load_fallbacks, popular_from_manifest
 from backend.serving.engine import GRU4RecEngine
 from backend.serving.state import SessionStateCache
+from backend.store.trained_models import live_models
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class LiveModel:
-    """What serves one site: the engine, the session states computed with it, when it went live (unix s)."""
-    site: str
+    """Everything one request needs from a site's model; taken once per request, never mutated."""
+    site: int
+    model_id: int
     engine: GRU4RecEngine
-    states: SessionStateCache
-    since: float = field(default_factory=time.time)
+    states: SessionStateCache         # session states computed with this engine
+    popular: np.ndarray               # (m,) int64 engine item indices, most popular first
+    neighbours: np.ndarray | None     # (n_items, k) int64 engine item indices per item, -1 = none
+    scorer: ScoreBatcher              # top-k of concurrent requests in shared passes
+    since: float = field(default_factory=time.time)   # when it went live (unix s)
 
 
 class ModelRegistry:
-    """site name -> LiveModel. Thread-safe; readers never block."""
+    """site id -> LiveModel. Thread-safe; readers never block; loads happen on the caller's thread (start-up or
+    the sync task)."""
 
-    def __init__(self, state_budget_bytes: int, *, item_matrix: str = "float32", idle_s: float = 30 * 60.0,
-                 load: Callable[..., GRU4RecEngine] = GRU4RecEngine.load) -> None:
+    def __init__(self, state_budget_bytes: int, *, item_matrix: str = "auto", idle_s: float = 30 * 60.0,
+                 load: Callable[..., GRU4RecEngine] = load_engine) -> None:
         self.state_budget_bytes = state_budget_bytes
         self.item_matrix = item_matrix
         self.idle_s = idle_s
         self._load = load
-        self._live: dict[str, LiveModel] = {}
+        self._live: dict[int, LiveModel] = {}
+        self._failed: dict[int, int] = {}    # site -> model id that was refused (not retried until it changes)
         self._publishing = threading.Lock()  # one publish at a time; readers never take it
 
-    def live(self, site: str) -> LiveModel | None:
+    def get(self, site: int) -> LiveModel | None:
         """The site's live model, or None if it has none (the caller falls back, e.g. to popular items)."""
         return self._live.get(site)
 
-    def sites(self) -> list[str]:
+    def sites(self) -> list[int]:
         return sorted(self._live)
 
-    def publish(self, site: str, path: str | Path) -> LiveModel:
-        """Load, check, prewarm and trial-run the artifact at ``path``, then make it the site's live model.
+    def publish(self, site: int, model_id: int, path: str | Path) -> LiveModel:
+        """Load, check, prewarm and trial-run the bundle at ``path``, then make it the site's live model.
         Raises ArtifactError (logged with the reason) if it cannot be served; the live model then stays."""
         with self._publishing:
             try:
@@ -70,29 +83,38 @@ class ModelRegistry:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 self._refused(site, path, f"{type(exc).__name__}: {exc}")
                 raise ArtifactError(f"{path}: cannot be served ({exc})") from exc
+            try:
+                popular, neighbours = load_fallbacks(engine)
+            except (ArtifactError, OSError, ValueError) as exc:
+                log.warning("model fallbacks refused; serving without item-to-item",
+                            extra={"site": site, "path": str(path), "reason": str(exc)})
+                popular, neighbours = popular_from_manifest(engine), None
             n_sites = len(self._live) + (site not in self._live)
             budget = self.state_budget_bytes // n_sites
-            new = LiveModel(site, engine, SessionStateCache(engine.state_size, budget, idle_s=self.idle_s))
+            new = LiveModel(site, model_id, engine, SessionStateCache(engine.state_size, budget, idle_s=self.idle_s),
+                            popular, neighbours, ScoreBatcher(engine))
             for other in self._live.values():
                 if other.site != site:
                     other.states.set_budget(budget)
             old = self._live.get(site)
             self._live[site] = new  # the swap: one assignment
-            log.info("model live", extra={"site": site, "path": str(path), "version": engine.version,
-                                          "items": engine.n_items, "layers": list(engine.layers),
+            log.info("model live", extra={"site": site, "model": model_id, "path": str(path),
+                                          "version": engine.version, "items": engine.n_items,
+                                          "layers": list(engine.layers),
                                           "replaced": old.engine.version if old else None})
             return new
 
     def set_state_budget(self, budget_bytes: int) -> None:
-        """Change the memory budget of the session states, shared evenly by the sites with a live model (now,
-        and for models published later); sessions are evicted LRU first where a cache is now over."""
+        """Change the memory budget of the session states (UPNEXT_STATE_MB or the admin's setting), shared evenly
+        by the sites with a live model (now, and for models published later); sessions are evicted LRU first
+        where a cache is now over."""
         with self._publishing:
             self.state_budget_bytes = int(budget_bytes)
             live = list(self._live.values())
             for model in live:
                 model.states.set_budget(self.state_budget_bytes // len(live))
 
-    def withdraw(self, site: str) -> None:
+    def withdraw(self, site: int) -> None:
         """Stop serving a model for ``site`` (its requests fall back)."""
         with self._publishing:
             if self._live.pop(site, None) is not None and self._live:
@@ -100,7 +122,28 @@ class ModelRegistry:
                 for other in self._live.values():
                     other.states.set_budget(budget)
 
-    def _refused(self, site: str, path: str | Path, reason: str) -> None:
+    def sync(self, engine) -> list[int]:
+        """Serve every site's live model from the store; returns the sites whose model changed."""
+        wanted = live_models(engine)
+        changed = []
+        for site_id, record in wanted.items():
+            current = self._live.get(site_id)
+            if (current is not None and current.model_id == record.id) or self._failed.get(site_id) == record.id:
+                continue
+            try:
+                self.publish(site_id, record.id, record.path)
+                self._failed.pop(site_id, None)
+                changed.append(site_id)
+            except ArtifactError as exc:
+                self._failed[site_id] = record.id
+                log.error("live model cannot be served; keeping the previous one",
+                          extra={"site": site_id, "model": record.id, "reason": str(exc)})
+        for site_id in set(self._live) - set(wanted):
+            self.withdraw(site_id)
+            changed.append(site_id)
+        return changed
+
+    def _refused(self, site: int, path: str | Path, reason: str) -> None:
         live = self._live.get(site)
         log.warning("model refused", extra={"site": site, "path": str(path), "reason": reason,
                                             "live": live.engine.version if live else None})

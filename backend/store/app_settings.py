@@ -80,7 +80,7 @@ def effective(base: Settings, overrides: dict[str, Any]) -> Settings:
 
 
 def apply_state_budget(models, budget_bytes: int) -> None:
-    """Resize the session-state budget of a running SiteModels, shared evenly by the sites with a live model."""
+    """Resize the session-state budget of a running ModelRegistry, shared evenly by the sites with a live model."""
     models.set_state_budget(int(budget_bytes))
 
 

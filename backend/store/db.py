@@ -46,8 +46,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+def ping(engine: Engine) -> None:
+    """One round trip to the database (``SELECT 1``); raises what the driver raises when it cannot be reached."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
 
 
 def alembic_config(url: str):

@@ -21,6 +21,8 @@ from typing import Any, Callable
 from sqlalchemy import Engine, Table, insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from backend.store.tables import Event, ServedList
+
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +142,13 @@ class GroupCommitWriter:
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         with self._engine.begin() as conn:
             conn.execute(insert(self._table), rows)
+
+
+def events_writer(engine: Engine, **kwargs) -> GroupCommitWriter:
+    """The writer of visitors' events (``POST /v1/events`` replies 202 after its commit)."""
+    return GroupCommitWriter(engine, Event.__table__, **kwargs)
+
+
+def served_lists_writer(engine: Engine, **kwargs) -> GroupCommitWriter:
+    """The writer of served recommendation lists (kept for attribution; nobody waits for it)."""
+    return GroupCommitWriter(engine, ServedList.__table__, **kwargs)

@@ -125,6 +125,12 @@ def upsert_items(conn: Connection, site_id: int, rows: Iterable[dict[str, Any]])
     return len(values)
 
 
+def save_items(engine: Engine, site_id: int, rows: Iterable[dict[str, Any]]) -> int:
+    """``upsert_items`` in a transaction of its own."""
+    with engine.begin() as conn:
+        return upsert_items(conn, site_id, rows)
+
+
 def bump_catalog_version(conn: Connection, site_id: int) -> None:
     """Tell every server process (they poll the version) that this site's catalogue changed."""
     conn.execute(Site.__table__.update().where(Site.id == site_id)
@@ -146,6 +152,20 @@ def set_available(engine: Engine, site_id: int, item_id: str, available: bool) -
         if found:
             bump_catalog_version(conn, site_id)
         return found
+
+
+def catalog_versions(engine: Engine) -> dict[int, int]:
+    """site id -> its catalogue version (bumped by every catalogue write)."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(Site.id, Site.catalog_version)).all())
+
+
+def catalog_rows(engine: Engine, site_id: int) -> list:
+    """Every item of a site with the fields serving needs (rows with attribute access)."""
+    with engine.connect() as conn:
+        return conn.execute(select(Item.id, Item.title, Item.url, Item.image, Item.price, Item.currency,
+                                   Item.category, Item.available, Item.updated_ms)
+                            .where(Item.site_id == site_id)).all()
 
 
 def count_items(engine: Engine, site_id: int) -> int:

@@ -121,6 +121,13 @@ def site_by_name(engine: Engine, name: str) -> dict:
     raise SiteError(f"no site named {name!r} (see `upnext site list`)")
 
 
+def sites_by_name(engine: Engine, names) -> dict[str, tuple[int, str]]:
+    """name -> (site id, publishable key) of the named sites that exist."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Site.name, Site.id, Site.publishable_key).where(Site.name.in_(list(names)))).all()
+    return {r.name: (r.id, r.publishable_key) for r in rows}
+
+
 class SiteDirectory:
     """Key -> site lookups for every request, from memory.
 

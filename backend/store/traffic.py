@@ -1,11 +1,11 @@
 """Figures of the admin overview, computed from the store so that they cover every server process:
 events per minute, active sessions, recommendation requests per minute, fallback share per placement. The
-latency percentile comes from this process's histogram only (backend/server_metrics.py); the page says so."""
+latency percentile comes from this process's histogram only (``server_metrics.histogram_quantile``); the page
+says so."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 from sqlalchemy import Engine, func, select
 
 from backend.clock import now_ms
@@ -76,31 +76,3 @@ def fallback_shares(engine: Engine, site_id: int, *, since_ms: int) -> list[Plac
         entry.requests += int(n)
         entry.by_reason[reason] = entry.by_reason.get(reason, 0) + int(n)
     return sorted(out.values(), key=lambda p: -p.requests)
-
-
-def histogram_quantile(metrics, route: str, q: float) -> tuple[float | None, int]:
-    """(the q-quantile in seconds, number of observations) of this process's request latency for ``route``,
-    interpolated within the histogram bucket as Prometheus does; (None, 0) before the first request."""
-    bounds: dict[float, float] = {}
-    for family in metrics.registry.collect():
-        if family.name != "upnext_http_request_duration_seconds":
-            continue
-        for s in family.samples:
-            if s.name.endswith("_bucket") and s.labels.get("route") == route:
-                le = float(s.labels["le"])
-                bounds[le] = bounds.get(le, 0.0) + s.value
-    if not bounds:
-        return None, 0
-    les = np.array(sorted(bounds))
-    cum = np.array([bounds[b] for b in les])
-    total = cum[-1]
-    if total <= 0:
-        return None, 0
-    rank = q * total
-    i = int(np.searchsorted(cum, rank))
-    if les[i] == float("inf"):
-        return float(les[i - 1]) if i > 0 else None, int(total)
-    lo, below = (les[i - 1], cum[i - 1]) if i > 0 else (0.0, 0.0)
-    in_bucket = cum[i] - below
-    frac = (rank - below) / in_bucket if in_bucket > 0 else 1.0
-    return float(lo + (les[i] - lo) * frac), int(total)

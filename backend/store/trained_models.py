@@ -33,11 +33,6 @@ def register_model(engine: Engine, site_id: int, path: str | Path, kind: str, *,
             metrics=metrics or {}, created_ms=now_ms())).inserted_primary_key[0]
 
 
-def set_metrics(engine: Engine, model_id: int, metrics: dict) -> None:
-    with engine.begin() as conn:
-        conn.execute(Model.__table__.update().where(Model.id == model_id).values(metrics=metrics))
-
-
 def promote(engine: Engine, site_id: int, model_id: int) -> None:
     """Make ``model_id`` the site's live model (serving processes pick it up on their next poll)."""
     with engine.begin() as conn:

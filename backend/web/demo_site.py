@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from urllib.parse import quote
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -16,7 +15,7 @@ from starlette.templating import Jinja2Templates
 from backend.demo.inventory import demo_catalog
 from backend.demo.images import item_svg
 from backend.settings import REPO_ROOT
-from backend.store.tables import Site
+from backend.store.sites import sites_by_name
 from backend.web.http import services
 
 DEMO_DIR = REPO_ROOT / "static" / "demo"
@@ -38,15 +37,7 @@ async def _site(request: Request, section: str) -> tuple[int, str] | None:
     state = request.app.state
     cache = getattr(state, "demo_sites", None)
     if cache is None:
-        engine = services(request).engine
-
-        def lookup():
-            with engine.connect() as conn:
-                rows = conn.execute(select(Site.name, Site.id, Site.publishable_key)
-                                    .where(Site.name.in_(DEMO_SITES.values()))).all()
-            return {r.name: (r.id, r.publishable_key) for r in rows}
-
-        cache = await run_in_threadpool(lookup)
+        cache = await run_in_threadpool(sites_by_name, services(request).engine, DEMO_SITES.values())
         if len(cache) < len(DEMO_SITES):
             return None
         state.demo_sites = cache

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.store.items import ItemInvalid, clean_item, delete_item, upsert_items
+from backend.store.items import ItemInvalid, clean_item, delete_item, save_items
 from backend.web.http import BodyTooLarge, json_response, problem, read_body, services
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -70,15 +70,9 @@ async def put_items(request: Request) -> Response:
         return problem(400, "invalid items: nothing was stored", problems[:MAX_PROBLEMS])
     latest = {row["id"]: row for row in rows}   # the last record of an id wins
 
-    def write() -> None:
-        with svc.engine.begin() as conn:
-            upsert_items(conn, site.id, latest.values())
-
-    await run_in_threadpool(write)
+    await run_in_threadpool(save_items, svc.engine, site.id, latest.values())
     await run_in_threadpool(svc.catalog.refresh)   # this process's next answer already sees the change
     svc.metrics.items_written.inc(len(latest))
-    for listener in svc.catalog_listeners:
-        listener(site.id, list(latest))
     return json_response({"upserted": len(latest)})
 
 
@@ -91,6 +85,4 @@ async def delete_item_route(request: Request) -> Response:
     if not await run_in_threadpool(delete_item, svc.engine, site.id, item_id):
         return problem(404, f"no item {item_id[:256]!r} in this site's catalogue")
     await run_in_threadpool(svc.catalog.refresh)
-    for listener in svc.catalog_listeners:
-        listener(site.id, [item_id])
     return Response(status_code=204)

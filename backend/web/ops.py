@@ -4,25 +4,19 @@ from __future__ import annotations
 import asyncio
 import os
 
-from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.store.db import ping
 from backend.web.http import json_response, services
 
 HEALTH_TIMEOUT_S = 3.0
 
 
 async def healthz(request: Request) -> Response:
-    engine = services(request).engine
-
-    def ping() -> None:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-
     try:
-        await asyncio.wait_for(run_in_threadpool(ping), HEALTH_TIMEOUT_S)
+        await asyncio.wait_for(run_in_threadpool(ping, services(request).engine), HEALTH_TIMEOUT_S)
     except Exception as exc:  # any failure to reach the database is an unhealthy answer, not a crash
         return json_response({"status": "error", "database": f"{exc.__class__.__name__}: {exc}"[:300]}, 503)
     return json_response({"status": "ok", "database": "ok", "process": os.getpid()})

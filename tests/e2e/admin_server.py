@@ -11,7 +11,7 @@ from tests.support.server import ServerProcess
 from tests.support.visits import seed_visits
 
 PASSWORD = "a long admin password"
-from tests.support.training import TINY
+from tests.support.training import TINY  # noqa: F401 (the admin tests import it from here)
 
 
 def start_server(root: Path, *, password: str | None = PASSWORD, visits: bool = True):

@@ -4,7 +4,7 @@ import pytest
 
 from backend.artifact import save_artifact
 from backend.serving.item_metadata import CatalogSnapshot, ItemMeta
-from backend.serving.live import SiteModels
+from backend.serving.registry import ModelRegistry
 from backend.serving.recommender import RecRequest, recommend
 from backend.store.placements import PlacementConfig
 from tests.kernels.random_model import random_gru4rec
@@ -31,7 +31,7 @@ def bundle(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(bundle):
-    return SiteModels(64 << 20).publish(1, 7, bundle)
+    return ModelRegistry(64 << 20).publish(1, 7, bundle)
 
 
 def snapshot(unavailable=(), catalogue=True):
@@ -61,7 +61,7 @@ def test_gru4rec_next_is_the_engine_top_k_without_seen_and_excluded_items(model)
     # the same request again is answered from the session's stored state, with the same list
     assert ask(model, n=8, session="s" * 22, history=history, item="item-11", exclude=("item-30",)).item_ids \
         == ans.item_ids
-    assert "s" * 22 in model.live.states
+    assert "s" * 22 in model.states
 
 
 def test_a_cold_session_is_filled_with_popular_items(model):
@@ -131,10 +131,10 @@ def test_memory_a_page_behind_is_advanced_to_the_requests_history(model):
     session = "behindbehindbehindbeh1"
     first = ("item-1", "item-2")
     ask(model, n=5, session=session, history=first)
-    assert model.live.states.get(session).seen == 2
+    assert model.states.get(session).seen == 2
     later = first + ("item-3", "item-4")              # the two view events have not reached this process
     ans = ask(model, n=5, session=session, history=later)
-    held = model.live.states.get(session)
+    held = model.states.get(session)
     assert held.seen == 4 and held.recent.tolist() == [1, 2, 3, 4]
     eng = model.engine
     np.testing.assert_allclose(held.state, eng.state_from_history([1, 2, 3, 4]), rtol=1e-5, atol=1e-6)

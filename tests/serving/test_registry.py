@@ -62,9 +62,9 @@ def broken_copies(src, root):
 
 def test_publish_makes_a_model_live(two_models):
     registry = ModelRegistry(8 * MiB)
-    assert registry.live("shop") is None
-    live = registry.publish("shop", two_models["a"][0])
-    assert registry.live("shop") is live and registry.sites() == ["shop"]
+    assert registry.get(1) is None
+    live = registry.publish(1, 1, two_models["a"][0])
+    assert registry.get(1) is live and registry.sites() == [1]
     assert live.engine.n_items == 300 and live.states.state_size == 16 and live.states.budget_bytes == 8 * MiB
     state = live.engine.state_from_history([1, 2, 3])
     assert live.engine.top_k(state, 10)[0].tolist() == two_models["a"][2]
@@ -72,32 +72,32 @@ def test_publish_makes_a_model_live(two_models):
 
 def test_broken_artifacts_are_refused_and_the_live_model_stays(two_models, tmp_path, caplog):
     registry = ModelRegistry(8 * MiB)
-    live = registry.publish("shop", two_models["a"][0])
+    live = registry.publish(1, 1, two_models["a"][0])
     for name, path in broken_copies(two_models["a"][0], tmp_path).items():
         caplog.clear()
         with caplog.at_level(logging.WARNING, logger="backend.serving.registry"):
             with pytest.raises(ArtifactError):
-                registry.publish("shop", path)
-        assert registry.live("shop") is live, name
+                registry.publish(1, 1, path)
+        assert registry.get(1) is live, name
         refusals = [r for r in caplog.records if r.getMessage() == "model refused"]
         assert len(refusals) == 1 and refusals[0].reason and refusals[0].live == live.engine.version, name
     with pytest.raises(ArtifactError):
-        registry.publish("other", tmp_path / "does-not-exist")
-    assert registry.live("other") is None
+        registry.publish(2, 1, tmp_path / "does-not-exist")
+    assert registry.get(2) is None
 
 
 def test_the_state_budget_is_shared_by_the_sites(two_models):
     registry = ModelRegistry(8 * MiB)
-    first = registry.publish("one", two_models["a"][0])
-    second = registry.publish("two", two_models["b"][0])
+    first = registry.publish(1, 1, two_models["a"][0])
+    second = registry.publish(2, 1, two_models["b"][0])
     assert first.states.budget_bytes == second.states.budget_bytes == 4 * MiB
-    registry.withdraw("two")
-    assert registry.live("two") is None and first.states.budget_bytes == 8 * MiB
+    registry.withdraw(2)
+    assert registry.get(2) is None and first.states.budget_bytes == 8 * MiB
 
 
 def test_readers_never_see_a_half_loaded_model_during_swaps(two_models, tmp_path):
     registry = ModelRegistry(8 * MiB)
-    registry.publish("shop", two_models["a"][0])
+    registry.publish(1, 1, two_models["a"][0])
     broken = broken_copies(two_models["b"][0], tmp_path)
     answers = {n_items: top for _, n_items, top in two_models.values()}
     stop = threading.Event()
@@ -107,7 +107,7 @@ def test_readers_never_see_a_half_loaded_model_during_swaps(two_models, tmp_path
     def reader() -> None:
         try:
             while not stop.is_set():
-                live = registry.live("shop")  # taken once per request
+                live = registry.get(1)  # taken once per request
                 engine = live.engine
                 state, _ = live.states.resolve("visitor", [1, 2, 3], True, engine.state_from_history)
                 top = engine.top_k(state.state, 10)[0].tolist()
@@ -121,9 +121,9 @@ def test_readers_never_see_a_half_loaded_model_during_swaps(two_models, tmp_path
         t.start()
     try:
         for swap in range(12):
-            registry.publish("shop", two_models["ab"[swap % 2 == 0]][0])
+            registry.publish(1, 1, two_models["ab"[swap % 2 == 0]][0])
             with pytest.raises(ArtifactError):
-                registry.publish("shop", broken[sorted(broken)[swap % len(broken)]])
+                registry.publish(1, 1, broken[sorted(broken)[swap % len(broken)]])
     finally:
         stop.set()
         for t in threads:

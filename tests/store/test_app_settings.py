@@ -46,13 +46,13 @@ def test_the_poller_reports_what_changed(engine):
 
 
 def test_the_state_budget_is_resized_across_live_models(tmp_path):
-    from backend.serving.live import SiteModels
+    from backend.serving.registry import ModelRegistry
     from tests.kernels.random_model import save_random_gru4rec
 
-    models = SiteModels(8 << 20)
+    models = ModelRegistry(8 << 20)
     for site in (1, 2):
         models.publish(site, site, save_random_gru4rec(tmp_path / f"m{site}", 30, [8], seed=site))
     app_settings.apply_state_budget(models, 2 << 20)
-    assert [models.get(s).live.states.budget_bytes for s in (1, 2)] == [1 << 20, 1 << 20]
+    assert [models.get(s).states.budget_bytes for s in (1, 2)] == [1 << 20, 1 << 20]
     models.publish(3, 3, save_random_gru4rec(tmp_path / "m3", 30, [8], seed=3))   # later models share the new one
-    assert models.get(3).live.states.budget_bytes == (2 << 20) // 3
+    assert models.get(3).states.budget_bytes == (2 << 20) // 3

@@ -1,7 +1,6 @@
 from sqlalchemy import insert
 
 from backend.store import traffic as overview
-from backend.server_metrics import Metrics
 from backend.store.tables import Event, ServedList
 
 NOW = 1_800_000_000_000 + 30_000          # half a minute into a minute
@@ -44,19 +43,3 @@ def test_fallback_shares_group_answers_by_placement_and_reason(engine, site):
     assert shares["next"].fallback_share == 0.5
     assert shares["similar"].requests == 1 and shares["similar"].fallback_share == 1.0
     assert overview.requests_per_minute(engine, site.site_id, 2, now=NOW) == [0, 5]
-
-
-def test_the_latency_quantile_interpolates_in_the_histogram_bucket():
-    metrics = Metrics()
-    hist = metrics.request_seconds.labels("/v1/recommendations", "GET", "200")
-    assert overview.histogram_quantile(metrics, "/v1/recommendations", 0.95) == (None, 0)
-    for _ in range(90):
-        hist.observe(0.002)          # bucket (0.001, 0.0025]
-    for _ in range(10):
-        hist.observe(0.008)          # bucket (0.005, 0.01]
-    metrics.request_seconds.labels("/v1/events", "POST", "202").observe(3.0)   # another route: ignored
-    p95, n = overview.histogram_quantile(metrics, "/v1/recommendations", 0.95)
-    assert n == 100
-    assert abs(p95 - (0.005 + 0.005 * 0.5)) < 1e-9      # rank 95: half-way through the 10 in (0.005, 0.01]
-    p50, _ = overview.histogram_quantile(metrics, "/v1/recommendations", 0.5)
-    assert abs(p50 - (0.001 + 0.0015 * 50 / 90)) < 1e-9

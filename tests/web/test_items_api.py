@@ -63,11 +63,3 @@ def test_delete_item(client, site, engine):
     assert set(items(engine)) == {"keep"}
     assert client.delete("/v1/items/a%2Fb%20c", headers=auth(site)).status_code == 404
     assert client.delete("/v1/items/keep").status_code == 401
-
-
-def test_catalog_listeners_hear_about_writes(client, site):
-    heard = []
-    client.app.state.services.catalog_listeners.append(lambda site_id, ids: heard.append((site_id, ids)))
-    client.put("/v1/items", headers=auth(site), content=json.dumps([{"id": "A"}]))
-    client.delete("/v1/items/A", headers=auth(site))
-    assert heard == [(site.site_id, ["A"]), (site.site_id, ["A"])]

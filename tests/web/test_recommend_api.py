@@ -112,7 +112,7 @@ def test_a_newly_published_model_is_swapped_in(client, shop, engine, tmp_path):
 def test_view_events_advance_the_session_state_at_once(client, shop):
     session = "sessionsessionsession02"
     ask(client, shop, session=session, history="item-1", n=3)
-    states = client.app.state.services.models.get(shop.site_id).live.states
+    states = client.app.state.services.models.get(shop.site_id).states
     assert states.get(session).seen == 1
     r = client.post("/v1/events", content=json.dumps({"key": shop.publishable_key, "session": session, "events": [
         {"type": "view", "item": "item-7"}, {"type": "view", "item": "item-8"}]}))

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.server_metrics import histogram_quantile
 from backend.store import traffic as figures
 from backend.retraining.runs import active_run
 from backend.clock import now_ms
@@ -47,7 +48,7 @@ async def overview(request: Request) -> Response:
 
     data = await run_in_threadpool(compute)
     labels = _minute_labels(now, MINUTES)
-    p95, observed = figures.histogram_quantile(svc.metrics, "/v1/recommendations", 0.95)
+    p95, observed = histogram_quantile(svc.metrics, "/v1/recommendations", 0.95)
     ctx = {
         "site": site, "sites": sites, "active": "overview", "title": f"Overview of {site['name']}", **data,
         "events_per_min": sum(data["events"][-RECENT:]) / RECENT,

@@ -10,7 +10,6 @@ from backend.settings import Settings
 from backend.store.sites import create_site
 
 PASSWORD = "correct horse battery staple"
-from tests.support.training import TINY
 
 
 @pytest.fixture
