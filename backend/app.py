@@ -12,15 +12,15 @@ from starlette.routing import Route
 from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
-from backend.web import admin, demo_site, events, items_api, ops, recommend, widget
+from backend.web import admin, demo_site, events_api, items_api, ops, recommend, widget
 
 log = logging.getLogger(__name__)
 
 
 def routes() -> list[Route]:
     return [
-        Route("/v1/events", events.post_events, methods=["POST"]),
-        Route("/v1/events", events.preflight, methods=["OPTIONS"]),
+        Route("/v1/events", events_api.post_events, methods=["POST"]),
+        Route("/v1/events", events_api.preflight, methods=["OPTIONS"]),
         Route("/v1/recommendations", recommend.recommendations, methods=["GET"]),
         Route("/v1/items", items_api.put_items, methods=["PUT"]),
         Route("/v1/items/{item_id:path}", items_api.delete_item_route, methods=["DELETE"]),

@@ -26,7 +26,7 @@ def data_info(data: SessionData, source: str) -> dict:
 
 def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: int = 2) -> dict:
     from backend.gru4rec.data import align_to_items
-    from backend.gru4rec.evaluate import evaluate_gru4rec
+    from backend.gru4rec.evaluation import evaluate_gru4rec
 
     return evaluate_gru4rec(weights, align_to_items(test, item_ids), first_target=first_target)
 

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from backend.baselines import build
-from backend.commands.common import add_first_target, print_metrics
+from backend.commands.helpers import add_first_target, print_metrics
 from backend.gru4rec.data import align_to_items, read_sessions
 from backend.gru4rec.ranking_metrics import metrics_from_ranks
 from backend.settings import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from backend.artifact import load_artifact
 from backend.baselines import load_baseline
-from backend.commands.common import add_first_target, print_metrics
+from backend.commands.helpers import add_first_target, print_metrics
 from backend.gru4rec.data import align_to_items, read_sessions
 from backend.gru4rec.ranking_metrics import metrics_from_ranks
 from backend.gru4rec.weights import FORMAT, load_model

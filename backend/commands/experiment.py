@@ -8,7 +8,7 @@ import json
 import sys
 
 from backend.errors import UpnextError
-from backend.commands.common import resolve_site
+from backend.commands.helpers import resolve_site
 from backend.settings import Settings
 from backend.store.db import engine_from_settings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from backend.commands.common import resolve_site
+from backend.commands.helpers import resolve_site
 from backend.errors import UpnextError
 from backend.settings import Settings
 from backend.store.db import engine_from_settings

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from backend.commands.common import resolve_site
+from backend.commands.helpers import resolve_site
 from backend.publishing import publish_artifact
 from backend.settings import Settings
 from backend.store.db import engine_from_settings

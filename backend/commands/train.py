@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from backend.commands.common import add_first_target, print_metrics, resolve_site
+from backend.commands.helpers import add_first_target, print_metrics, resolve_site
 from backend.gru4rec.data import read_sessions
 from backend.gru4rec.device import DEVICES, resolve_device
 from backend.gru4rec.params import PRESETS, parse_params

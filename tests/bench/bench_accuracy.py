@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from backend.baselines import build  # noqa: E402
 from backend.gru4rec.data import align_to_items, read_sessions  # noqa: E402
-from backend.gru4rec.evaluate import evaluate_gru4rec  # noqa: E402
+from backend.gru4rec.evaluation import evaluate_gru4rec  # noqa: E402
 from backend.gru4rec.ranking_metrics import metrics_from_ranks  # noqa: E402
 from backend.gru4rec.params import parse_params  # noqa: E402
 from backend.gru4rec.train import train  # noqa: E402

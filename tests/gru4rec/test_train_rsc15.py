@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from backend.gru4rec.data import align_to_items, read_sessions
-from backend.gru4rec.evaluate import evaluate_gru4rec
+from backend.gru4rec.evaluation import evaluate_gru4rec
 from backend.gru4rec.params import parse_params
 from backend.gru4rec.train import train
 from tests.conftest import shared_data

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from backend.gru4rec.data import align_to_items
-from backend.gru4rec.evaluate import evaluate_gru4rec, gru4rec_ranks
+from backend.gru4rec.evaluation import evaluate_gru4rec, gru4rec_ranks
 from backend.gru4rec.ranking_metrics import metrics_from_ranks
 from backend.gru4rec.weights import gru_step, init_weights, load_model, save_model
 from backend.session_data import SessionData
@@ -79,7 +79,7 @@ def test_artifact_round_trip_and_loading_without_torch(tmp_path):
     assert art.manifest["layers"] == [6, 5] and art.item_ids[2] == "i2" and art.manifest["support"][3] == 3
     for name, arr in w.arrays().items():
         np.testing.assert_array_equal(loaded.arrays()[name], arr)
-    code = ("import sys; from backend.gru4rec.weights import load_model; from backend.gru4rec.evaluate import "
+    code = ("import sys; from backend.gru4rec.weights import load_model; from backend.gru4rec.evaluation import "
             "evaluate_gru4rec; from backend.gru4rec.data import read_sessions; "
             f"w, a = load_model({str(path)!r}); assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT)
