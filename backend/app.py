@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from backend.logs import configure
 from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
@@ -53,8 +54,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def app_from_env() -> Starlette:
     """Factory for ``uvicorn --factory backend.app:app_from_env`` (each worker process reads the env)."""
-    from backend.logs import configure
-
     settings = Settings.from_env()
     configure(settings.log_level, settings.log_format)
     return create_app(settings)

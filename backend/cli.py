@@ -1,4 +1,8 @@
-"""The ``upnext`` command (also ``python -m backend``): one sub-command per task, each in backend/commands/."""
+"""The ``upnext`` command (also ``python -m backend``): one sub-command per task, each in backend/commands/.
+
+Only the module of the command being run is imported (its imports reach sqlalchemy, numba or alembic, up to a
+second or two for all of them together); ``upnext --help`` and an unknown command import them all, to list them.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,25 +12,31 @@ import sys
 from backend.errors import UpnextError
 from backend.settings import Settings
 
-# Each module has register(subparsers): it adds its sub-commands with set_defaults(run=callable(args, settings)).
-COMMAND_MODULES = tuple(f"backend.commands.{name}" for name in (
-    "serve", "migrate", "site", "import_items", "purge", "show_settings", "demo", "train", "evaluate", "baseline",
-    "model", "train_run", "experiment", "simulate",
-))
+# command -> module; each module's register(subparsers) adds its command with set_defaults(run=callable(args,
+# settings)). The order is the order of `upnext --help`.
+COMMANDS = {
+    "serve": "serve", "migrate": "migrate", "site": "site", "import-items": "import_items", "purge": "purge",
+    "settings": "show_settings", "demo": "demo", "train": "train", "evaluate": "evaluate", "baseline": "baseline",
+    "model": "model", "train-run": "train_run", "experiment": "experiment", "simulate": "simulate",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command ``only`` alone."""
     parser = argparse.ArgumentParser(
         prog="upnext", description="Upnext: self-hosted session-based recommendations (GRU4Rec).",
         epilog="Settings come from UPNEXT_* environment variables: `upnext settings` lists them.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for command, module in COMMANDS.items():
+        if only is None or command == only:
+            importlib.import_module(f"backend.commands.{module}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()

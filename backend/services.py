@@ -8,19 +8,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
+from backend.ratelimit import RateLimiter
 from backend.retraining.runtime import AdminRuntime
 from backend.server_metrics import Metrics
-from backend.ratelimit import RateLimiter
 from backend.serving.item_metadata import CatalogCache
 from backend.serving.registry import ModelRegistry
 from backend.settings import Settings
 from backend.store.db import Engine, check_current, engine_from_settings
 from backend.store.experiments import ExperimentDirectory
 from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
-from backend.store.tables import VIEW_LIKE
 from backend.store.placements import PlacementDirectory
 from backend.store.retention import purge_events
 from backend.store.sites import SiteDirectory, SiteInfo
+from backend.store.tables import VIEW_LIKE
 
 log = logging.getLogger(__name__)
 

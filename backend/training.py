@@ -13,6 +13,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from backend.baselines import ItemKNN, Popularity
+from backend.gru4rec.data import align_to_items
+from backend.gru4rec.evaluation import evaluate_gru4rec
+from backend.gru4rec.train import train as run_training
+from backend.gru4rec.weights import save_model
 from backend.session_data import SessionData
 
 
@@ -25,9 +30,6 @@ def data_info(data: SessionData, source: str) -> dict:
 
 
 def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: int = 2) -> dict:
-    from backend.gru4rec.data import align_to_items
-    from backend.gru4rec.evaluation import evaluate_gru4rec
-
     return evaluate_gru4rec(weights, align_to_items(test, item_ids), first_target=first_target)
 
 
@@ -37,10 +39,6 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
                  max_steps: int | None = None) -> dict:
     """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings).
     ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way."""
-    from backend.baselines import ItemKNN, Popularity
-    from backend.gru4rec.weights import save_model
-    from backend.gru4rec.train import train as run_training
-
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
     result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)

@@ -7,7 +7,19 @@ import json
 import sys
 import time
 
+from tqdm import tqdm
+
+from backend.commands.serve import run as serve
+from backend.demo.seed import seed_demo
+from backend.gru4rec.params import parse_params
+from backend.publishing import publish_artifact
 from backend.settings import Settings
+from backend.store.db import engine_from_settings, migrate
+from backend.store.export import export_sessions
+from backend.store.placements import PlacementConfig, list_placements, save_placement
+from backend.store.sites import create_site, list_sites, rotate_keys, set_origins
+from backend.store.trained_models import live_models
+from backend.training import train_bundle
 
 # site name -> (catalogue kind, placements: name, page kind, algorithm, n, title, same category)
 DEMO_SITES = {
@@ -33,9 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def ensure_demo_sites(settings: Settings, base_url: str) -> dict[str, dict]:
     """site name -> its keys, kept in <data_dir>/demo-sites.json (a secret key is shown only once)."""
-    from backend.store.db import engine_from_settings
-    from backend.store.sites import create_site, list_sites, rotate_keys, set_origins
-
     path = settings.data_dir / KEYS_FILE
     known = json.loads(path.read_text()) if path.exists() else {}
     engine = engine_from_settings(settings)
@@ -61,17 +70,6 @@ def ensure_demo_sites(settings: Settings, base_url: str) -> dict[str, dict]:
 
 def prepare(settings: Settings, name: str, site_id: int, *, retrain: bool = False) -> dict:
     """Seed the site's catalogue and visits, configure its placements, train and publish a model if none is live."""
-    from tqdm import tqdm
-
-    from backend.publishing import publish_artifact
-    from backend.demo.seed import seed_demo
-    from backend.gru4rec.params import parse_params
-    from backend.store.db import engine_from_settings
-    from backend.store.export import export_sessions
-    from backend.store.placements import PlacementConfig, list_placements, save_placement
-    from backend.store.trained_models import live_models
-    from backend.training import train_bundle
-
     kind, placements = DEMO_SITES[name]
     engine = engine_from_settings(settings)
     try:
@@ -102,9 +100,6 @@ def prepare(settings: Settings, name: str, site_id: int, *, retrain: bool = Fals
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.commands.serve import run as serve
-    from backend.store.db import migrate
-
     settings = Settings.from_env(**{k: v for k in ("host", "port") if (v := getattr(args, k)) is not None})
     migrate(settings.sqlalchemy_url)
     base = f"http://{settings.host}:{settings.port}"

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+import uvicorn
+
 from backend.errors import UpnextError
+from backend.logs import configure
 from backend.settings import Settings
+from backend.store.db import check_current, engine_from_settings
 
 GRACEFUL_SHUTDOWN_S = 30
 
@@ -18,11 +22,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
-    from backend.logs import configure
-    from backend.store.db import check_current, engine_from_settings
-
     settings = Settings.from_env(**{k: v for k in ("host", "port", "workers")
                                     if (v := getattr(args, k)) is not None})
     configure(settings.log_level, settings.log_format)

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import argparse
 
+from backend.errors import UpnextError
+from backend.logs import configure
+from backend.retraining.training_run import execute
 from backend.settings import Settings
+from backend.store.db import check_current, engine_from_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,11 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.retraining.training_run import execute
-    from backend.errors import UpnextError
-    from backend.logs import configure
-    from backend.store.db import check_current, engine_from_settings
-
     configure(settings.log_level, settings.log_format)
     engine = engine_from_settings(settings)
     try:

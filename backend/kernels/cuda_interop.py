@@ -15,6 +15,7 @@ tiny shapes); they are powers of two because the loss kernels reduce with a tree
 """
 from __future__ import annotations
 
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -67,7 +68,7 @@ def kernel_array(a):
 
 
 def _simulated_device_array(a: np.ndarray):
-    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray  # lazy: exists only under the simulator
 
     return FakeCUDAArray(a)
 
@@ -96,8 +97,6 @@ def launch_stream():
     when torch runs on the legacy default stream or is not loaded with CUDA)."""
     if SIMULATOR:
         return 0
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
         return 0

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from backend.store.sites import list_sites
 from backend.web.admin.nav import SERVER_PAGES, SITE_PAGES
 from backend.web.http import services
 
@@ -75,8 +76,6 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 
 
 async def all_sites(request: Request) -> list[dict]:
-    from backend.store.sites import list_sites
-
     return await run_in_threadpool(list_sites, services(request).engine)
 
 
