@@ -8,6 +8,7 @@ import json
 import sys
 
 from backend.errors import UpnextError
+from backend.algorithms import NAMES
 from backend.commands.helpers import resolve_site
 from backend.settings import Settings
 from backend.store.db import engine_from_settings
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--placement", required=True)
     p.add_argument("--name", required=True)
     p.add_argument("--arm", action="append", required=True, metavar="NAME=ALGORITHM[:SHARE]",
-                   help="repeat for each arm; ALGORITHM: gru4rec_next, gru4rec_sequence, item_to_item, popular "
+                   help=f"repeat for each arm; ALGORITHM: {', '.join(NAMES)} "
                         "or holdout (no widget); SHARE: relative traffic weight (default 1)")
     p.set_defaults(run=create)
     p = exp_sub.add_parser("list", help="a site's experiments, newest first")

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backend.algorithms import GRU4REC
 from backend.serving.item_metadata import CatalogSnapshot
 from backend.serving.registry import LiveModel
 from backend.serving.state import RECENT, history_matches
 from backend.store.placements import PlacementConfig
 
-ALGORITHM_NAMES = {"gru4rec_next": "gru4rec", "gru4rec_sequence": "gru4rec_sequence",
-                   "item_to_item": "item_to_item", "popular": "popular"}
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ class _Picker:
 
 def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, snap: CatalogSnapshot) -> RecAnswer:
     n = max(1, min(req.n or cfg.n, 50))
-    algorithm = ALGORITHM_NAMES[cfg.algorithm]
+    algorithm = cfg.algorithm
     seq = _sequence(req)
     if model is None:
         return _without_model(req, cfg, n, seq, snap, algorithm)
@@ -97,7 +96,7 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
     reason = None
     context = eng.index(req.item) if req.item else (int(known[-1]) if len(known) else None)
 
-    if cfg.algorithm in ("gru4rec_next", "gru4rec_sequence"):
+    if cfg.algorithm in GRU4REC:
         if len(known) == 0:
             reason = "unknown_item" if seq else "cold_session"
         else:

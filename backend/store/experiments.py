@@ -12,16 +12,17 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from backend.algorithms import ARM_CHOICES, canonical
 from backend.clock import now_ms
 from backend.errors import UpnextError
-from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
+from backend.experiments.assignment import Arm, RunningExperiment
 from backend.store.tables import Experiment
-from backend.store.placements import ALGORITHMS, NAME_RE as PLACEMENT_RE
+from backend.store.placements import NAME_RE as PLACEMENT_RE
 
 ARM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 MAX_ARMS = 8
@@ -67,15 +68,15 @@ def validate_arms(arms: list[Arm] | tuple[Arm, ...]) -> tuple[Arm, ...]:
     for a in arms:
         if not isinstance(a.name, str) or not ARM_RE.match(a.name):
             raise ExperimentError(f"arm name {a.name!r}: 1-32 letters, digits, '_', '.' or '-'")
-        if a.algorithm not in ALGORITHMS + (HOLDOUT,):
-            raise ExperimentError(f"arm {a.name}: algorithm must be one of {', '.join(ALGORITHMS + (HOLDOUT,))}")
+        if canonical(a.algorithm) not in ARM_CHOICES:
+            raise ExperimentError(f"arm {a.name}: algorithm must be one of {', '.join(ARM_CHOICES)}")
         if not isinstance(a.share, int) or isinstance(a.share, bool) or not 1 <= a.share <= MAX_SHARE:
             raise ExperimentError(f"arm {a.name}: share must be a whole number between 1 and {MAX_SHARE} "
                                   "(shares are relative: 1,1,1 splits traffic in thirds)")
     names = [a.name for a in arms]
     if len(set(names)) != len(names):
         raise ExperimentError("arm names must differ")
-    return arms
+    return tuple(replace(a, algorithm=canonical(a.algorithm)) for a in arms)
 
 
 def _info(row) -> ExperimentInfo:

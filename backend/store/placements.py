@@ -9,14 +9,13 @@ from dataclasses import asdict, dataclass, field, replace
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from backend.algorithms import FALLBACKS, NAMES, canonical
 from backend.clock import now_ms
 from backend.errors import UpnextError
 from backend.store.tables import Placement
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PAGE_KINDS = ("home", "product", "category", "cart", "video", "search", "other")
-ALGORITHMS = ("gru4rec_next", "gru4rec_sequence", "item_to_item", "popular")
-FALLBACKS = ("item_to_item", "popular")
 MAX_N = 50
 
 
@@ -42,8 +41,9 @@ class PlacementConfig:
             raise PlacementError("name: 1-64 lowercase letters, digits, '-' or '_' (as in data-upnext=\"...\")")
         if self.page_kind not in PAGE_KINDS:
             raise PlacementError(f"page kind must be one of {', '.join(PAGE_KINDS)}")
-        if self.algorithm not in ALGORITHMS:
-            raise PlacementError(f"algorithm must be one of {', '.join(ALGORITHMS)}")
+        algorithm = canonical(self.algorithm)
+        if algorithm not in NAMES:
+            raise PlacementError(f"algorithm must be one of {', '.join(NAMES)}")
         if not isinstance(self.n, int) or not 1 <= self.n <= MAX_N:
             raise PlacementError(f"item count must be between 1 and {MAX_N}")
         if len(self.title) > 200:
@@ -51,7 +51,7 @@ class PlacementConfig:
         fallback = tuple(self.fallback)
         if any(f not in FALLBACKS for f in fallback) or len(set(fallback)) != len(fallback):
             raise PlacementError(f"fallback: an ordered choice among {', '.join(FALLBACKS)}")
-        return replace(self, fallback=fallback)
+        return replace(self, algorithm=algorithm, fallback=fallback)
 
     def as_json(self) -> dict:
         d = asdict(self)

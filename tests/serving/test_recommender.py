@@ -57,7 +57,7 @@ def test_gru4rec_next_is_the_engine_top_k_without_seen_and_excluded_items(model)
     state = eng.state_from_history(eng.indices(history))
     expected, _ = eng.top_k(state, 8, eng.indices(history + ("item-30",)))
     assert ans.item_ids == [eng.item_ids[i] for i in expected]
-    assert ans.algorithm == "gru4rec" and ans.fallback is None and len(ans.item_ids) == 8
+    assert ans.algorithm == "gru4rec_next" and ans.fallback is None and len(ans.item_ids) == 8
     # the same request again is answered from the session's stored state, with the same list
     assert ask(model, n=8, session="s" * 22, history=history, item="item-11", exclude=("item-30",)).item_ids \
         == ans.item_ids

@@ -31,7 +31,7 @@ def test_events_per_minute_counts_whole_minutes_of_one_site(engine, site):
 def test_fallback_shares_group_answers_by_placement_and_reason(engine, site):
     def served(rec, placement, fallback, t=NOW - 31_000):   # in the last whole minute
         return {"rec": rec, "site_id": site.site_id, "session": None, "placement": placement,
-                "algorithm": "gru4rec", "arm": None, "fallback": fallback, "items": [], "served_ms": t}
+                "algorithm": "gru4rec_next", "arm": None, "fallback": fallback, "items": [], "served_ms": t}
 
     with engine.begin() as conn:
         conn.execute(insert(ServedList), [

@@ -11,13 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.experiments.assignment import HOLDOUT, Arm
+from backend.algorithms import ARM_CHOICES
+from backend.experiments.assignment import Arm
 from backend.experiments.attribution import ExperimentSessions, collect
 from backend.experiments.report import (METHOD, METRIC_BY_NAME, METRICS, report_csv, report_from_sessions,
                                         series_csv, series_from_sessions)
 from backend.store.experiments import (TRANSITIONS, ExperimentError, ExperimentInfo, change_status,
                                        create_experiment, delete_experiment, get_experiment, list_experiments)
-from backend.store.placements import ALGORITHMS, list_placements
+from backend.store.placements import list_placements
 from backend.web.admin.auth import admin_view
 from backend.web.admin.charts import uplift_chart
 from backend.web.admin.render import error_page, headers, page, redirect, site_or_404, site_url
@@ -27,7 +28,6 @@ ARM_ROWS = 5
 REPORT_TTL_S = 60.0          # the report reads every event of the exposed sessions: reuse it for a minute
 SHOWN_METRICS = ("clicks", "ctr", "views", "plays", "watch_seconds", "carts", "purchases", "revenue",
                  "session_purchases", "session_revenue")
-ARM_ALGORITHMS = ALGORITHMS + (HOLDOUT,)
 
 @dataclass
 class _Cached:
@@ -104,7 +104,7 @@ async def experiments_page(request: Request, *, error: str | None = None, status
     form = request.state.form if error else {}
     return page(request, "experiments.html", {
         "title": f"Experiments of {site['name']}", "site": site, "sites": sites, "active": "experiments",
-        "experiments": exps, "placements": placements, "algorithms": ARM_ALGORITHMS, "rows": range(ARM_ROWS),
+        "experiments": exps, "placements": placements, "algorithms": ARM_CHOICES, "rows": range(ARM_ROWS),
         "error": error, "form": form}, status=status)
 
 

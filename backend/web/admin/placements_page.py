@@ -12,17 +12,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.store.placements import (ALGORITHMS, MAX_N, PAGE_KINDS, PlacementConfig, PlacementError,
-                                      delete_placement, list_placements, save_placement)
+from backend.algorithms import ALGORITHMS, LABELS
+from backend.store.placements import (
+    MAX_N,
+    PAGE_KINDS,
+    PlacementConfig,
+    PlacementError,
+    delete_placement,
+    list_placements,
+    save_placement,
+)
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url
 from backend.web.http import problem, services
 from backend.web.recommend import answer
 
-ALGORITHM_LABELS = {"gru4rec_next": "GRU4Rec next: what this visit goes on to",
-                    "gru4rec_sequence": "GRU4Rec sequence: an up-next playlist, step by step",
-                    "item_to_item": "Item-to-item: neighbours of the page's item",
-                    "popular": "Popular: the most viewed items"}
 FALLBACK_CHOICES = {"item_to_item,popular": "item-to-item, then popular",
                     "popular,item_to_item": "popular, then item-to-item",
                     "item_to_item": "item-to-item only", "popular": "popular only",
@@ -45,7 +49,7 @@ def _form_config(form) -> PlacementConfig:
 
 
 def _choices() -> dict:
-    return {"page_kinds": PAGE_KINDS, "algorithms": [(a, ALGORITHM_LABELS[a]) for a in ALGORITHMS],
+    return {"page_kinds": PAGE_KINDS, "algorithms": [(a.name, a.label) for a in ALGORITHMS],
             "fallbacks": FALLBACK_CHOICES, "max_n": MAX_N}
 
 
@@ -57,7 +61,7 @@ async def placements_page(request: Request) -> Response:
     configs = await run_in_threadpool(list_placements, services(request).engine, site["id"])
     return page(request, "placements.html", {"title": f"Placements of {site['name']}", "site": site, "sites": sites,
                                              "active": "placements", "placements": configs,
-                                             "labels": ALGORITHM_LABELS})
+                                             "labels": LABELS})
 
 
 @admin_view
