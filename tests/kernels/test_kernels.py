@@ -200,14 +200,6 @@ def test_float16_item_matrix_gives_the_top_k_of_the_rounded_matrix(model):
         np.testing.assert_array_equal(got_i[0], want_i)
 
 
-def test_implementations_are_picked_by_name():
-    from backend.kernels import implementation
-
-    assert implementation("cpu") is cpu and implementation("reference") is reference
-    with pytest.raises(ValueError, match="unknown kernel implementation 'cuda'"):
-        implementation("cuda")
-
-
 def test_as_f32_reads_float16_bits_and_floats_alike_in_python_and_jitted_code():
     from numba import njit
 
