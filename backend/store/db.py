@@ -4,6 +4,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -56,8 +60,6 @@ def is_sqlite(engine: Engine) -> bool:
 
 
 def alembic_config(url: str):
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -66,16 +68,12 @@ def alembic_config(url: str):
 
 def migrate(url: str, revision: str = "head") -> str:
     """Upgrade the database at ``url`` to ``revision``; returns the revision it is at afterwards."""
-    from alembic import command
-
     cfg = alembic_config(url)
     command.upgrade(cfg, revision)
     return current_revision(url)
 
 
 def current_revision(url: str) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -85,8 +83,6 @@ def current_revision(url: str) -> str | None:
 
 
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     heads = script.get_heads()
     if len(heads) != 1:
@@ -96,8 +92,6 @@ def head_revision() -> str:
 
 def check_current(engine: Engine) -> None:
     """Refuse to start on a database that is not migrated to head, with the command that fixes it."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
         rev = MigrationContext.configure(conn).get_current_revision()
     head = head_revision()
