@@ -1,4 +1,5 @@
-"""The admin password and the server's admin secret, in the ``admin_credentials`` row (id 1).
+"""The admin password and the server's admin secret, in the ``admin_credentials`` row (id 1,
+backend/store/admin_credentials.py).
 
 Where the password comes from:
 - ``UPNEXT_ADMIN_PASSWORD`` when set (compared in constant time; the page cannot change it), else
@@ -14,46 +15,17 @@ import hashlib
 import logging
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, select, update
-
 from backend.access.passwords import check_new_password, hash_password, same_secret, verify_password
-from backend.clock import now_ms
 from backend.settings import Settings
-from backend.store.tables import AdminCredentials, AdminSession
+from backend.store.admin_credentials import (Credentials, load_credentials, replace_setup_code_hash,
+                                             save_password_hash)
+from backend.store.db import Engine
 
 log = logging.getLogger(__name__)
 
-ROW_ID = 1
 SETUP_CODE_FILE = "admin-setup-code"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    password_hash: str | None
-    setup_code_hash: str | None
-    secret: str
-
-
-def load_credentials(engine: Engine) -> Credentials:
-    """The credentials row, created (with a new secret) when missing; safe when processes race to create it."""
-    with engine.begin() as conn:
-        row = conn.execute(select(AdminCredentials).where(AdminCredentials.id == ROW_ID)).first()
-        if row is None:
-            table = AdminCredentials.__table__
-            insert = (_dialect_insert(conn.dialect.name))(table).values(
-                id=ROW_ID, secret=secrets.token_hex(32), updated_ms=now_ms())
-            conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
-            row = conn.execute(select(AdminCredentials).where(AdminCredentials.id == ROW_ID)).first()
-    return Credentials(row.password_hash, row.setup_code_hash, row.secret)
-
-
-def _dialect_insert(dialect: str):
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def password_source(settings: Settings, creds: Credentials) -> str:
@@ -72,12 +44,7 @@ def check_password(settings: Settings, creds: Credentials, password: str) -> boo
 def set_password(engine: Engine, password: str) -> None:
     """Store a new password hash and end every admin session (all browsers must log in again)."""
     check_new_password(password)
-    hashed = hash_password(password)
-    load_credentials(engine)                     # the row exists from here on
-    with engine.begin() as conn:
-        conn.execute(update(AdminCredentials).where(AdminCredentials.id == ROW_ID).values(
-            password_hash=hashed, setup_code_hash=None, updated_ms=now_ms()))
-        conn.execute(delete(AdminSession))
+    save_password_hash(engine, hash_password(password))
 
 
 def _code_hash(code: str) -> str:
@@ -96,12 +63,7 @@ def ensure_setup_code(engine: Engine, settings: Settings) -> Path | None:
         if creds.setup_code_hash and path.exists() and _code_hash(path.read_text()) == creds.setup_code_hash:
             break
         code = secrets.token_urlsafe(16)
-        with engine.begin() as conn:
-            won = conn.execute(update(AdminCredentials).where(
-                AdminCredentials.id == ROW_ID, AdminCredentials.password_hash.is_(None),
-                _same_or_null(creds.setup_code_hash)).values(setup_code_hash=_code_hash(code),
-                                                              updated_ms=now_ms())).rowcount == 1
-        if won:
+        if replace_setup_code_hash(engine, creds.setup_code_hash, _code_hash(code)):
             _write_private(path, code + "\n")
     log.warning("admin password not set: open /admin/ and enter the setup code from %s", path)
     return path
@@ -114,11 +76,6 @@ def _write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
-
-
-def _same_or_null(old_hash: str | None):
-    column = AdminCredentials.setup_code_hash
-    return column.is_(None) if old_hash is None else column == old_hash
 
 
 def check_setup_code(creds: Credentials, code: str) -> bool:

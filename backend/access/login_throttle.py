@@ -12,10 +12,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, select
-
 from backend.clock import now_ms
-from backend.store.tables import AdminLoginFailure
+from backend.store.db import Engine
+from backend.store.login_failures import clear_failures, record_failure, recent_failures
 
 WINDOW_MS = 15 * 60 * 1000
 PER_CLIENT = 5
@@ -50,31 +49,20 @@ class LoginThrottle:
         """May this client try a password now?"""
         now = now_ms() if now is None else now
         since = now - self.window_ms
-        client = self.client_key(address)
-        with self.engine.connect() as conn:
-            mine = conn.execute(select(AdminLoginFailure.at_ms).where(
-                AdminLoginFailure.client == client, AdminLoginFailure.at_ms > since)
-                .order_by(AdminLoginFailure.at_ms.desc()).limit(self.per_client)).scalars().all()
-            everyone = conn.execute(select(func.count()).select_from(AdminLoginFailure)
-                                    .where(AdminLoginFailure.at_ms > since)).scalar_one()
-            if everyone >= self.global_limit:
-                oldest_counted = conn.execute(
-                    select(AdminLoginFailure.at_ms).where(AdminLoginFailure.at_ms > since)
-                    .order_by(AdminLoginFailure.at_ms.desc()).offset(self.global_limit - 1).limit(1)).scalar()
-                return Verdict(False, _seconds_until(oldest_counted + self.window_ms, now), "global")
-        if len(mine) >= self.per_client:
-            return Verdict(False, _seconds_until(mine[-1] + self.window_ms, now), "client")
+        recent = recent_failures(self.engine, self.client_key(address), since, client_limit=self.per_client,
+                                 global_limit=self.global_limit)
+        if recent.global_oldest_counted is not None:
+            return Verdict(False, _seconds_until(recent.global_oldest_counted + self.window_ms, now), "global")
+        if len(recent.client_times) >= self.per_client:
+            return Verdict(False, _seconds_until(recent.client_times[-1] + self.window_ms, now), "client")
         return Verdict(True)
 
     def failed(self, address: str | None, *, now: int | None = None) -> None:
         now = now_ms() if now is None else now
-        with self.engine.begin() as conn:
-            conn.execute(delete(AdminLoginFailure).where(AdminLoginFailure.at_ms <= now - self.window_ms))
-            conn.execute(AdminLoginFailure.__table__.insert().values(client=self.client_key(address), at_ms=now))
+        record_failure(self.engine, self.client_key(address), now, forget_until_ms=now - self.window_ms)
 
     def succeeded(self, address: str | None) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(AdminLoginFailure).where(AdminLoginFailure.client == self.client_key(address)))
+        clear_failures(self.engine, self.client_key(address))
 
 
 def _seconds_until(deadline_ms: int, now: int) -> int:

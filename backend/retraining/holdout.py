@@ -13,7 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.artifact import load_artifact
+from backend.baselines import load_baseline
+from backend.gru4rec.data import align_to_items
+from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.weights import load_model
 from backend.session_data import SessionData
+from backend.training import evaluate_bundle_parts
 
 DAY_S = 86_400.0
 FALLBACK_SHARE = 0.1
@@ -76,24 +82,17 @@ def restrict_to_items(test: SessionData, item_ids) -> SessionData:
 
 
 def model_item_ids(path: str | Path) -> list[str]:
-    from backend.artifact import load_artifact
-
     return [str(i) for i in load_artifact(path).item_ids]
 
 
 def model_data_end(path: str | Path) -> float | None:
     """The newest session start (unix s) in a model's training data, from its manifest, when recorded."""
-    from backend.artifact import load_artifact
-
     last = (load_artifact(path).manifest.get("data") or {}).get("last_time")
     return float(last) if isinstance(last, (int, float)) else None
 
 
 def gru4rec_metrics(path: str | Path, test: SessionData) -> dict:
     """Metrics of the GRU4Rec artifact at ``path`` on ``test`` (events of unknown items dropped)."""
-    from backend.gru4rec.weights import load_model
-    from backend.training import evaluate_bundle_parts
-
     weights, art = load_model(path)
     return evaluate_bundle_parts(weights, art.item_ids, test)
 
@@ -101,10 +100,6 @@ def gru4rec_metrics(path: str | Path, test: SessionData) -> dict:
 def baseline_metrics(path: str | Path, test: SessionData) -> dict:
     """Metrics of the bundle's fallbacks (``popular/``, ``itemknn/``) on ``test``, by name; missing ones are
     left out."""
-    from backend.baselines import load_baseline
-    from backend.gru4rec.data import align_to_items
-    from backend.gru4rec.ranking_metrics import metrics_from_ranks
-
     out = {}
     for name in ("popular", "itemknn"):
         part = Path(path) / name

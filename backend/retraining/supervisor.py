@@ -17,10 +17,10 @@ import socket
 import subprocess
 import sys
 
-from sqlalchemy import Engine
-
-from backend.retraining import runs
+from backend.gru4rec.params import parse_params
 from backend.settings import REPO_ROOT, Settings
+from backend.store import runs
+from backend.store.db import Engine
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,6 @@ class RunSupervisor:
     def start_run(self, site_id: int, params: str, *, trigger: str = "manual", gate: bool = False) -> int:
         """Queue a run and start its process; ParamsError for a bad parameter string, RunError when the site
         has a run already."""
-        from backend.gru4rec.params import parse_params
-
         parse_params(params)                       # refuse bad parameters here, not in a log file
         run_id = runs.create_run(self.engine, site_id, params, trigger=trigger, gate=gate)
         try:

@@ -24,11 +24,18 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine
-
-from backend.retraining import runs
 from backend.errors import UpnextError
+from backend.gru4rec.device import resolve_device
+from backend.gru4rec.params import parse_params
+from backend.retraining.gate import compare_on_day
+from backend.retraining.holdout import baseline_metrics, gru4rec_metrics, split_newest_day
+from backend.serving.bundle import check_servable
 from backend.settings import Settings
+from backend.store import runs
+from backend.store.db import Engine
+from backend.store.export import export_sessions
+from backend.store.trained_models import list_models, live_models, promote, register_model
+from backend.training import train_bundle
 
 log = logging.getLogger(__name__)
 
@@ -123,14 +130,6 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat, device: str = "cpu") -> dict:
-    from backend.retraining.holdout import baseline_metrics, split_newest_day
-    from backend.serving.bundle import check_servable
-    from backend.gru4rec.device import resolve_device
-    from backend.gru4rec.params import parse_params
-    from backend.store.export import export_sessions
-    from backend.store.trained_models import register_model
-    from backend.training import train_bundle
-
     params = parse_params(run.params)
     device = resolve_device(device, named="UPNEXT_TRAIN_DEVICE=")       # a GPU that is not there: say so first
     beat.set("exporting")
@@ -170,9 +169,6 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
 def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MODELS) -> dict[str, dict]:
     """The site's live model and its newest other models scored on this run's held-out day, by model id (str,
     JSON keys): {"recall@20", "mrr@20", "predictions"} or {"error"} for an artifact that cannot be read."""
-    from backend.retraining.holdout import gru4rec_metrics
-    from backend.store.trained_models import list_models
-
     records = list_models(engine, site_id)
     chosen = [m for m in records if m.live] + [m for m in records if not m.live][:limit]
     out = {}
@@ -187,9 +183,6 @@ def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MOD
 
 def apply_gate(engine: Engine, site_id: int, model_id: int, path: Path, test) -> dict:
     """Compare with the live model on the same held-out day; promote when it passes."""
-    from backend.retraining.gate import compare_on_day
-    from backend.store.trained_models import live_models, promote
-
     live = live_models(engine).get(site_id)
     decision = compare_on_day(path, live.path if live else None, live.id if live else None, test)
     if decision.passed:

@@ -27,6 +27,11 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def hide_password(url: str) -> str:
+    """``url`` with its password shown as ``***`` (for pages and logs); an empty string stays empty."""
+    return make_url(url).render_as_string(hide_password=True) if url else url
+
+
 def make_engine(url: str, *, pool_size: int = 8) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout, foreign keys and full durability."""
     url = normalise_url(url)

@@ -1,22 +1,16 @@
 from backend.access import credentials
-from backend.access.admin_sessions import create_session, load_session
 from backend.settings import Settings
+from backend.store.admin_credentials import load_credentials
+from backend.store.admin_sessions import create_session, load_session
 
 
 def _settings(tmp_path, **kw):
     return Settings.from_env({}, data_dir=str(tmp_path / "var"), **kw)
 
 
-def test_the_row_and_its_secret_are_made_once(engine):
-    a = credentials.load_credentials(engine)
-    b = credentials.load_credentials(engine)
-    assert a.secret == b.secret and len(a.secret) == 64
-    assert a.password_hash is None
-
-
 def test_the_environment_password_wins_and_is_checked(engine, tmp_path):
     settings = _settings(tmp_path, admin_password="from the environment")
-    creds = credentials.load_credentials(engine)
+    creds = load_credentials(engine)
     assert credentials.password_source(settings, creds) == "env"
     assert credentials.check_password(settings, creds, "from the environment")
     assert not credentials.check_password(settings, creds, "from the environmenT")
@@ -29,14 +23,14 @@ def test_setup_code_is_written_once_privately_and_unlocks_the_first_password(eng
     code = path.read_text().strip()
     assert len(code) >= 20 and path.stat().st_mode & 0o777 == 0o600
     assert credentials.ensure_setup_code(engine, settings) == path and path.read_text().strip() == code
-    creds = credentials.load_credentials(engine)
+    creds = load_credentials(engine)
     assert credentials.password_source(settings, creds) == "unset"
     assert credentials.check_setup_code(creds, code)
     assert not credentials.check_setup_code(creds, code + "x")
     assert not credentials.check_password(settings, creds, "anything")   # no password yet: nothing logs in
 
     credentials.finish_setup(engine, settings, "a brand new password")
-    creds = credentials.load_credentials(engine)
+    creds = load_credentials(engine)
     assert credentials.password_source(settings, creds) == "stored"
     assert credentials.check_password(settings, creds, "a brand new password")
     assert not path.exists() and not credentials.check_setup_code(creds, code)
@@ -49,7 +43,7 @@ def test_a_lost_setup_code_file_gets_a_new_code(engine, tmp_path):
     old = path.read_text().strip()
     path.unlink()
     new = credentials.ensure_setup_code(engine, settings).read_text().strip()
-    creds = credentials.load_credentials(engine)
+    creds = load_credentials(engine)
     assert new != old and credentials.check_setup_code(creds, new) and not credentials.check_setup_code(creds, old)
 
 
@@ -63,6 +57,6 @@ def test_changing_the_password_ends_every_session(engine, tmp_path):
 def test_a_password_can_be_set_before_anything_else_touched_the_row(engine, tmp_path):
     settings = _settings(tmp_path)
     credentials.set_password(engine, "set from a script")
-    creds = credentials.load_credentials(engine)
+    creds = load_credentials(engine)
     assert credentials.password_source(settings, creds) == "stored"
     assert credentials.check_password(settings, creds, "set from a script")

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from backend.retraining import runs
+from backend.store import runs
 from backend.settings import REPO_ROOT
 from backend.store.db import make_engine, migrate
 from backend.store.sites import create_site

@@ -1,9 +1,9 @@
 import pytest
 
-from backend.retraining import runs
-from backend.retraining.scheduler import (HOUR_MS, ScheduleError, Scheduler, claim_due, get_schedule,
-                                     save_schedule)
+from backend.retraining.scheduler import HOUR_MS, ScheduleError, Scheduler, claim_due, save_schedule
+from backend.store import runs
 from backend.store.db import make_engine
+from backend.store.schedules import get_schedule
 
 T0 = 1_800_000_000_000
 

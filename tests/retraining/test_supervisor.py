@@ -10,16 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from backend.retraining import runs
-from backend.retraining.supervisor import RunSupervisor
-from backend.publishing import publish_artifact
+from backend.artifact import save_artifact
 from backend.gru4rec.params import ParamsError
+from backend.publishing import publish_artifact
+from backend.retraining.supervisor import RunSupervisor
 from backend.settings import Settings
+from backend.store import runs
 from backend.store.db import make_engine
 from backend.store.sites import create_site
 from backend.store.trained_models import list_models, live_models
+from tests.kernels.random_model import random_gru4rec
 from tests.support.training import TINY
-from tests.support.visits import seed_visits
+from tests.support.visits import item_id, seed_visits
 
 LONG = "layers=16,n_epochs=100000,batch_size=16,n_sample=32"     # trains until stopped
 pytestmark = pytest.mark.slow
@@ -81,10 +83,6 @@ def test_a_run_trains_scores_on_the_held_out_day_and_registers_its_model(world, 
 
 def _random_model_of_the_shop(path):
     """Random GRU4Rec weights over the shop's 40 items."""
-    from backend.artifact import save_artifact
-    from tests.kernels.random_model import random_gru4rec
-    from tests.support.visits import item_id
-
     manifest, arrays = random_gru4rec(40, [8], seed=5)
     manifest["item_ids"] = [item_id(i) for i in range(40)]
     return save_artifact(path, manifest, arrays)

@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.access import credentials as creds_store
-from backend.access.passwords import PasswordRejected, check_new_password
-from backend.access.admin_sessions import IDLE_MS, create_session, end_session, load_session
 from backend.access.login_throttle import LoginThrottle
+from backend.access.passwords import PasswordRejected, check_new_password
+from backend.store.admin_credentials import load_credentials
+from backend.store.admin_sessions import IDLE_MS, create_session, end_session, load_session
 from backend.web.admin.csrf import (FIELD, check_form_token, check_session_token, same_origin,
                                     sign_form_token)
 from backend.web.admin.render import error_page, page, redirect
@@ -73,7 +74,7 @@ def admin_view(handler: Callable[[Request], Awaitable[Response]]):
 
 
 async def _credentials(request: Request):
-    return await run_in_threadpool(creds_store.load_credentials, services(request).engine)
+    return await run_in_threadpool(load_credentials, services(request).engine)
 
 
 def _safe_next(target: str | None) -> str:

@@ -6,11 +6,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.retraining import runs as run_store
-from backend.retraining.scheduler import ScheduleError, get_schedule, save_schedule
-from backend.retraining.supervisor import log_tail
 from backend.errors import UpnextError
 from backend.gru4rec.params import PRESETS
+from backend.retraining.scheduler import ScheduleError, save_schedule
+from backend.retraining.supervisor import log_tail
+from backend.store import runs as run_store
+from backend.store.schedules import get_schedule
 from backend.store.trained_models import list_models, promote, rollback
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import error_page, headers, page, redirect, site_or_404, site_url

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from backend.server_metrics import histogram_quantile
 from backend.store import traffic as figures
-from backend.retraining.runs import active_run
+from backend.store.runs import active_run
 from backend.clock import now_ms
 from backend.store.items import count_items
 from backend.store.trained_models import list_models

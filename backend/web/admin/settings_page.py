@@ -9,9 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.access import credentials as creds_store
-from backend.store.app_settings import EDITABLE, load_overrides, save_override, validate
-from backend.access.admin_sessions import create_session
 from backend.settings import SettingsError
+from backend.store.admin_credentials import load_credentials
+from backend.store.admin_sessions import create_session
+from backend.store.app_settings import EDITABLE, load_overrides, save_override, validate
+from backend.store.db import hide_password
 from backend.web.admin import auth
 from backend.web.admin.render import all_sites, page, redirect
 from backend.web.http import services
@@ -21,25 +23,19 @@ async def _render(request: Request, *, errors: dict | None = None, password_erro
                   values: dict | None = None, status: int = 200) -> Response:
     svc = services(request)
     overrides = await run_in_threadpool(load_overrides, svc.engine)
-    creds = await run_in_threadpool(creds_store.load_credentials, svc.engine)
+    creds = await run_in_threadpool(load_credentials, svc.engine)
     base = svc.admin.settings.base
     rows = [{"field": e, "default": getattr(base, e.name), "current": getattr(svc.settings, e.name),
              "override": (values or {}).get(e.name, overrides.get(e.name, "")),
              "error": (errors or {}).get(e.name)} for e in EDITABLE]
     editable = {e.name for e in EDITABLE}
-    others = [(var, _hide_password(value) if var == "UPNEXT_DATABASE_URL" else value, help)
+    others = [(var, hide_password(value) if var == "UPNEXT_DATABASE_URL" else value, help)
               for var, value, help in svc.settings.describe()
               if var.removeprefix("UPNEXT_").lower() not in editable]
     return page(request, "settings.html", {
         "title": "Settings", "active": "settings", "sites": await all_sites(request), "rows": rows,
         "others": others, "password_source": creds_store.password_source(svc.settings, creds),
         "password_error": password_error, "pid": os.getpid()}, status=status)
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True) if url else url
 
 
 @auth.admin_view

@@ -9,6 +9,7 @@ from backend.access.credentials import SETUP_CODE_FILE
 from backend.access.login_throttle import PER_CLIENT
 from backend.app import create_app
 from backend.settings import Settings
+from backend.store.admin_credentials import load_credentials
 from backend.store.placements import list_placements
 from backend.web.admin.csrf import sign_form_token
 from tests.web.admin.conftest import PASSWORD, another_browser, form_token, log_in
@@ -69,8 +70,6 @@ def test_the_login_form_needs_its_signed_token(anonymous, token):
 
 
 def test_an_old_login_form_is_refused(anonymous, svc):
-    from backend.access.credentials import load_credentials
-
     secret = load_credentials(svc.engine).secret
     old = sign_form_token(secret, "login", now=time.time() - 5 * 3600)
     assert anonymous.post("/admin/login", data={"csrf": old, "password": PASSWORD}).status_code == 403

@@ -3,8 +3,9 @@ import time
 
 import pytest
 
-from backend.retraining import runs
-from backend.retraining.scheduler import get_schedule
+from backend.store import runs
+from backend.store.schedules import get_schedule
+from backend.store.sites import create_site
 from backend.store.trained_models import list_models, live_models, register_model
 from tests.kernels.random_model import save_random_gru4rec
 from tests.support.visits import seed_visits
@@ -72,8 +73,6 @@ def test_a_second_run_is_refused_while_one_is_active(admin, shop, engine):
 
 
 def test_cancel_and_progress_of_a_queued_run(admin, shop, engine):
-    from backend.store.sites import create_site
-
     base = f"/admin/sites/{shop.site_id}"
     run_id = runs.create_run(engine, shop.site_id, TINY)
     assert admin.get(f"{base}/runs/{run_id}.json").json()["status"] == "queued"
@@ -86,8 +85,6 @@ def test_cancel_and_progress_of_a_queued_run(admin, shop, engine):
 
 
 def test_promoting_another_sites_model_is_refused(admin, shop, engine, tmp_path):
-    from backend.store.sites import create_site
-
     other = create_site(engine, "other", [])
     foreign = register_model(engine, other.site_id, save_random_gru4rec(tmp_path / "m", 10, [8]), "gru4rec")
     r = admin.post(f"/admin/sites/{shop.site_id}/models/{foreign}/promote", data={"csrf": admin.csrf})

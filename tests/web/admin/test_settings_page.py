@@ -1,8 +1,14 @@
 """The settings page: overrides applied to the running server, refused values, the password."""
-from backend.store.app_settings import load_overrides
-from backend.access.admin_sessions import load_session
+from starlette.testclient import TestClient
+
+from backend.access.credentials import finish_setup
 from backend.access.login_throttle import PER_CLIENT
-from tests.web.admin.conftest import PASSWORD, log_in
+from backend.app import create_app
+from backend.settings import Settings
+from backend.store.admin_sessions import load_session
+from backend.store.app_settings import load_overrides
+from backend.store.db import make_engine
+from tests.web.admin.conftest import PASSWORD, another_browser, form_token, log_in
 
 
 def test_overrides_are_stored_and_applied_at_once(admin, svc, engine):
@@ -38,14 +44,6 @@ def test_an_environment_password_cannot_be_changed_here(admin):
 
 
 def test_a_stored_password_is_changed_and_other_browsers_are_logged_out(db_url, tmp_path, shop):
-    from starlette.testclient import TestClient
-
-    from backend.access.credentials import finish_setup
-    from backend.app import create_app
-    from backend.settings import Settings
-    from backend.store.db import make_engine
-    from tests.web.admin.conftest import another_browser, form_token
-
     settings = Settings.from_env({}, database_url=db_url, data_dir=str(tmp_path / "var"))
     engine = make_engine(db_url)
     finish_setup(engine, settings, "the first password")

@@ -2,7 +2,7 @@ from unittest import mock
 
 from sqlalchemy import select
 
-from backend.access import admin_sessions as sessions
+from backend.store import admin_sessions as sessions
 from backend.store.tables import AdminSession
 
 

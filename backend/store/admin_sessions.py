@@ -65,8 +65,3 @@ def load_session(engine: Engine, token: str | None) -> SessionInfo | None:
 def end_session(engine: Engine, token_hash: str) -> None:
     with engine.begin() as conn:
         conn.execute(delete(AdminSession).where(AdminSession.token_hash == token_hash))
-
-
-def end_all_sessions(engine: Engine) -> int:
-    with engine.begin() as conn:
-        return conn.execute(delete(AdminSession)).rowcount

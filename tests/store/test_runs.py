@@ -1,6 +1,7 @@
 import pytest
 
-from backend.retraining import runs
+from backend.store import runs
+from backend.store.sites import create_site
 
 
 def test_a_run_goes_from_queued_to_running_to_finished_once(engine, site):
@@ -62,8 +63,6 @@ def test_bad_triggers_and_statuses_are_refused(engine, site):
 
 
 def test_listing_is_newest_first_and_per_site(engine, site):
-    from backend.store.sites import create_site
-
     other = create_site(engine, "other", [])
     ids = []
     for _ in range(3):
