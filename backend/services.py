@@ -17,7 +17,7 @@ from backend.serving.item_metadata import CatalogCache
 from backend.serving.live import SiteModels
 from backend.settings import Settings
 from backend.store.db import check_current, engine_from_settings
-from backend.store.experiments import ExperimentDirectory
+from backend.experiments.directory import ExperimentDirectory
 from backend.store.group_commit import GroupCommitWriter
 from backend.store.tables import VIEW_LIKE, Event, ServedList
 from backend.store.placements import PlacementDirectory

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_arm(text: str):
-    from backend.experiments.assignment import Arm
+    from backend.store.experiments import Arm
 
     name, eq, rest = text.partition("=")
     algorithm, colon, share = rest.partition(":")

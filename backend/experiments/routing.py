@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
+from backend.experiments.assignment import RunningExperiment
 from backend.serving.recommender import RecAnswer, RecRequest, recommend
+from backend.store.experiments import HOLDOUT, Arm
 
 NO_SESSION = "no_session"
 

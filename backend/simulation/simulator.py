@@ -22,10 +22,11 @@ import httpx
 import numpy as np
 
 from backend.errors import UpnextError
-from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
+from backend.experiments.assignment import RunningExperiment
 from backend.simulation.replay import ReplayCounts, Visit, plan_visits, replay
 from backend.simulation.visitor import CURRENCY, VisitorModel, item_price
 from backend.settings import REPO_ROOT
+from backend.store.experiments import HOLDOUT, Arm
 
 PLACEMENT = "simulated"
 # the names `--arms` takes, and the placement algorithm each one serves with

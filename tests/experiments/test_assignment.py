@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency, chisquare
 
-from backend.experiments.assignment import Arm, RunningExperiment, session_hash
+from backend.experiments.assignment import RunningExperiment, session_hash
+from backend.store.experiments import Arm
 
 ARMS = (Arm("control", "popular", 2), Arm("knn", "item_to_item", 1), Arm("gru", "gru4rec_next", 1))
 

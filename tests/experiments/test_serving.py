@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from backend.app import create_app
 from backend.publishing import publish_artifact
-from backend.experiments.assignment import Arm, RunningExperiment
-from backend.store.experiments import change_status, create_experiment
+from backend.experiments.assignment import RunningExperiment
+from backend.store.experiments import Arm, change_status, create_experiment
 from backend.store.tables import ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from backend.store.sites import create_site

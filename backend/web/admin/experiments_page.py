@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.experiments.assignment import HOLDOUT, Arm
+from backend.store.experiments import HOLDOUT, Arm
 from backend.experiments.attribution import ExperimentSessions, collect
 from backend.experiments.report import (METHOD, METRIC_BY_NAME, METRICS, report_csv, report_from_sessions,
                                         series_csv, series_from_sessions)
