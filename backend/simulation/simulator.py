@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import httpx
 import numpy as np
 
 from backend.errors import UpnextError
 from backend.experiments.assignment import RunningExperiment
 from backend.simulation.replay import ReplayCounts, Visit, plan_visits, replay
+from backend.simulation.server import ServerProcess
 from backend.simulation.visitor import CURRENCY, VisitorModel, item_price
-from backend.settings import REPO_ROOT
 from backend.store.experiments import HOLDOUT, Arm
 
 PLACEMENT = "simulated"
@@ -34,6 +30,8 @@ ARM_ALGORITHMS = {"popular": "popular", "item-knn": "item_to_item", "item-to-ite
                   "gru4rec": "gru4rec_next", "gru4rec-next": "gru4rec_next",
                   "gru4rec-sequence": "gru4rec_sequence", "holdout": HOLDOUT}
 CATALOGUE_CHUNK = 5_000
+# the server's settings over the environment's: the visitors are many on one address, no rate limit applies
+SERVER_ENV = {"UPNEXT_LOG_LEVEL": "WARNING", "UPNEXT_RATE_KEY_EVENTS": "1e9", "UPNEXT_RATE_SESSION_EVENTS": "1e9"}
 
 
 class SimulationError(UpnextError):
@@ -83,49 +81,6 @@ def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[st
         keep = np.sort(np.random.default_rng(seed).choice(len(sessions), size=sample, replace=False))
         sessions = [sessions[k] for k in keep]
     return sessions
-
-
-class LocalServer:
-    """``upnext serve`` as a child process on a free local port; stopped with SIGTERM (drains its writers)."""
-
-    def __init__(self, database_url: str, data_dir: Path, env: dict | None = None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / "server.log"
-        self.env = {**os.environ, "UPNEXT_DATABASE_URL": database_url, "UPNEXT_DATA_DIR": str(data_dir),
-                    "UPNEXT_LOG_LEVEL": "WARNING", "UPNEXT_RATE_KEY_EVENTS": "1e9",
-                    "UPNEXT_RATE_SESSION_EVENTS": "1e9", **(env or {})}
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "LocalServer":
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(self.port)],
-                                         cwd=REPO_ROOT, env=self.env, stdout=out, stderr=out,
-                                         start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SimulationError(f"the server exited with {self.proc.returncode}: see {self.log_path}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise SimulationError(f"the server did not start within 120 s: see {self.log_path}")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def _catalogue(engine, site_id: int, item_ids) -> int:
@@ -222,7 +177,9 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
             f"({sum(len(v.items) - 1 for v in visits):,} requests) with {cfg.concurrency} concurrent visitors; "
             f"arms {', '.join(a.name for a in arms)}")
         t1 = time.perf_counter()
-        with LocalServer(url, workdir) as server:
+        server = ServerProcess(url, workers=None, data_dir=workdir, log_path=workdir / "server.log",
+                               env=SERVER_ENV)
+        with server.start(timeout=120):
             counts = _replay(server.url, site.publishable_key, visits, cfg)
         timings["replay_s"] = round(time.perf_counter() - t1, 1)
         change_status(engine, exp.id, "stop")

@@ -24,7 +24,7 @@ from backend.publishing import publish_artifact  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
 from backend.store.items import clean_item, upsert_items  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402
-from tests.support.server import ServerProcess  # noqa: E402
+from backend.simulation.server import ServerProcess  # noqa: E402
 
 DATA = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data")) / "diginetica-srgnn"
 

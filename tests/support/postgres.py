@@ -6,11 +6,12 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from backend.simulation.server import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -23,12 +24,6 @@ def _bin_dir() -> Path:
         raise PostgresUnavailable("PostgreSQL is not installed (Debian package postgresql; `make install` "
                                   "installs it when run as root)")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:
