@@ -16,13 +16,24 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
+from backend.artifact import load_artifact
 from backend.errors import UpnextError
 from backend.experiments.assignment import RunningExperiment
+from backend.experiments.report import experiment_report
+from backend.gru4rec.data import read_sessions
+from backend.gru4rec.params import parse_params
+from backend.publishing import publish_artifact
 from backend.simulation.replay import ReplayCounts, Visit, plan_visits, replay
 from backend.simulation.server import ServerProcess
 from backend.simulation.visitor import CURRENCY, VisitorModel, item_price
-from backend.store.experiments import HOLDOUT, Arm
+from backend.store.db import make_engine, migrate
+from backend.store.experiments import HOLDOUT, Arm, change_status, create_experiment
+from backend.store.items import upsert_items
+from backend.store.placements import PlacementConfig, save_placement
+from backend.store.sites import create_site
+from backend.training import train_bundle
 
 PLACEMENT = "simulated"
 # the names `--arms` takes, and the placement algorithm each one serves with
@@ -69,8 +80,6 @@ def parse_arms(text: str) -> list[Arm]:
 def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[str]]:
     """The test sessions with at least two items (one request each step), as item id lists; a random sample of
     ``sample`` of them (in file order) when given."""
-    from backend.gru4rec.data import read_sessions
-
     data = read_sessions(path)
     ids = data.item_ids
     sessions = [[str(ids[i]) for i in data.session(s)] for s in range(data.n_sessions)]
@@ -84,8 +93,6 @@ def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[st
 
 
 def _catalogue(engine, site_id: int, item_ids) -> int:
-    from backend.store.items import upsert_items
-
     rows = [{"id": str(i), "title": f"Item {i}", "url": f"/p/{i}", "image": None, "price": item_price(str(i)),
              "currency": CURRENCY, "category": None, "available": True, "attributes": {}} for i in item_ids]
     for start in range(0, len(rows), CATALOGUE_CHUNK):
@@ -95,12 +102,6 @@ def _catalogue(engine, site_id: int, item_ids) -> int:
 
 
 def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None]) -> dict:
-    from tqdm import tqdm
-
-    from backend.gru4rec.data import read_sessions
-    from backend.gru4rec.params import parse_params
-    from backend.training import train_bundle
-
     params = parse_params(cfg.params)
     data = read_sessions(cfg.train)
     say(f"training GRU4Rec ({cfg.params}) on {data.n_sessions:,} sessions, {data.n_events:,} events, "
@@ -129,18 +130,11 @@ def _scratch_dir() -> str | None:
 
 def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: Callable[[str], None]):
     """Site, catalogue, trained and published bundle, placement, started experiment; (site, experiment, facts)."""
-    from backend.publishing import publish_artifact
-    from backend.store.experiments import change_status, create_experiment
-    from backend.store.placements import PlacementConfig, save_placement
-    from backend.store.sites import create_site
-
     site = create_site(engine, f"simulate-{int(time.time())}", [])
     if cfg.model is None:
         trained = _train(cfg, workdir / "model", say)
         bundle, item_ids = workdir / "model", trained.pop("item_ids")
     else:
-        from backend.artifact import load_artifact
-
         bundle, trained = cfg.model, {"seconds": 0.0, "params": f"(the bundle {cfg.model})"}
         item_ids = load_artifact(cfg.model).item_ids
     n_items = _catalogue(engine, site.site_id, item_ids)
@@ -154,10 +148,6 @@ def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: 
 
 def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m: None) -> dict:
     """Set up, replay, report (module docstring). Returns the experiment report with the run's facts."""
-    from backend.experiments.report import experiment_report
-    from backend.store.db import make_engine, migrate
-    from backend.store.experiments import change_status
-
     arms = parse_arms(",".join(cfg.arms))
     sessions = held_out_sessions(cfg.test, cfg.sessions, cfg.seed)
     workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="upnext-simulate-", dir=_scratch_dir()))
@@ -201,8 +191,6 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
 
 
 def _replay(url: str, key: str, visits: list[Visit], cfg: SimulationConfig) -> ReplayCounts:
-    from tqdm import tqdm
-
     with tqdm(total=len(visits), unit="visit", file=sys.stderr, leave=False, desc="replay") as bar:
         return asyncio.run(replay(url, key, PLACEMENT, visits, n=cfg.n, model=cfg.visitor, seed=cfg.seed,
                                   concurrency=cfg.concurrency, progress=bar.update))

@@ -1,11 +1,13 @@
 """Experiments in the store: validation, life cycle, the one-running-experiment rule (enforced by the database,
 on SQLite and PostgreSQL), the in-memory directory serving uses, and the migration's way back."""
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from backend.experiments.directory import ExperimentDirectory
-from backend.store.db import current_revision, migrate
+from backend.store.db import alembic_config, current_revision, head_revision, migrate
 from backend.store.experiments import (Arm, ExperimentError, change_status, create_experiment, delete_experiment,
                                        get_experiment, list_experiments, running_experiments, set_arms)
 from backend.store.tables import Experiment
@@ -141,11 +143,6 @@ def test_running_experiments_are_those_of_the_site_with_status_running(engine, s
 
 
 def test_migration_downgrades_and_upgrades_again(tmp_path):
-    from alembic import command
-    from alembic.script import ScriptDirectory
-
-    from backend.store.db import alembic_config, head_revision
-
     url = f"sqlite:///{tmp_path / 'm.db'}"
     migrate(url)
     before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0004").down_revision

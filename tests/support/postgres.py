@@ -11,6 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 from backend.simulation.server import free_port
 
 
@@ -67,8 +69,6 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
                              autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
