@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
+from backend.experiments.directory import ExperimentDirectory
 from backend.ratelimit import RateLimiter
 from backend.retraining.runtime import AdminRuntime
 from backend.server_metrics import Metrics
@@ -15,7 +16,6 @@ from backend.serving.item_metadata import CatalogCache
 from backend.serving.registry import ModelRegistry
 from backend.settings import Settings
 from backend.store.db import Engine, check_current, engine_from_settings
-from backend.store.experiments import ExperimentDirectory
 from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
 from backend.store.placements import PlacementDirectory
 from backend.store.retention import purge_events

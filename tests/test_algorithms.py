@@ -2,8 +2,7 @@
 import pytest
 
 from backend.algorithms import ALGORITHMS, ARM_CHOICES, HOLDOUT, NAMES, canonical, spellings
-from backend.experiments.assignment import Arm
-from backend.store.experiments import ExperimentError, validate_arms
+from backend.store.experiments import Arm, ExperimentError, validate_arms
 from backend.store.placements import PlacementConfig, PlacementError
 
 

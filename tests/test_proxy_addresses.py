@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from backend.access.login_throttle import PER_CLIENT
-from tests.support.server import ServerProcess
+from backend.simulation.server import ServerProcess
 
 PASSWORD = "a long admin password"
 

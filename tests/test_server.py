@@ -14,7 +14,7 @@ from backend.settings import REPO_ROOT
 from backend.store.db import make_engine
 from backend.store.tables import Event
 from backend.store.sites import create_site
-from tests.support.server import ServerProcess
+from backend.simulation.server import ServerProcess
 
 ORIGIN = "http://127.0.0.1"
 

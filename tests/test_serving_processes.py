@@ -12,7 +12,7 @@ from backend.store.db import make_engine
 from backend.store.items import clean_item, upsert_items
 from backend.store.sites import create_site
 from tests.kernels.random_model import save_random_gru4rec
-from tests.support.server import ServerProcess
+from backend.simulation.server import ServerProcess
 
 N = 300
 ORIGIN = "http://127.0.0.1"

@@ -7,11 +7,13 @@ import contextlib
 import json
 import sys
 
-from backend.errors import UpnextError
 from backend.algorithms import NAMES
 from backend.commands.helpers import resolve_site
+from backend.errors import UpnextError
+from backend.experiments.report import experiment_report, report_csv, series_csv, uplift_series
 from backend.settings import Settings
 from backend.store.db import engine_from_settings
+from backend.store.experiments import Arm, change_status, create_experiment, list_experiments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,8 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_arm(text: str):
-    from backend.experiments.assignment import Arm
-
     name, eq, rest = text.partition("=")
     algorithm, colon, share = rest.partition(":")
     if not eq or not name or not algorithm:
@@ -66,8 +66,6 @@ def _engine(settings: Settings):
 
 
 def create(args, settings: Settings) -> int:
-    from backend.store.experiments import create_experiment
-
     arms = [parse_arm(a) for a in args.arm]
     with _engine(settings) as engine:
         site = resolve_site(engine, args.site)
@@ -77,8 +75,6 @@ def create(args, settings: Settings) -> int:
 
 
 def list_all(args, settings: Settings) -> int:
-    from backend.store.experiments import list_experiments
-
     with _engine(settings) as engine:
         experiments = list_experiments(engine, resolve_site(engine, args.site)["id"])
     for e in experiments:
@@ -88,16 +84,12 @@ def list_all(args, settings: Settings) -> int:
 
 
 def change(args, settings: Settings) -> int:
-    from backend.store.experiments import change_status
-
     with _engine(settings) as engine:
         print(json.dumps(change_status(engine, args.id, args.action).as_json()))
     return 0
 
 
 def report(args, settings: Settings) -> int:
-    from backend.experiments.report import experiment_report, report_csv, series_csv, uplift_series
-
     with _engine(settings) as engine:
         if args.series:
             try:

@@ -7,7 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from backend.algorithms import spellings
+from backend.commands.experiment import print_kpis
+from backend.errors import UpnextError
 from backend.settings import Settings
+from backend.simulation.simulator import SimulationConfig, run_simulation
 
 DESCRIPTION = """\
 Replay held-out sessions through the HTTP API of a real `upnext serve` (on a temporary SQLite database) running
@@ -29,14 +33,12 @@ with the page's own item never shown and, unless --keep-seen, the session's earl
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from backend.simulation.simulator import ARM_ALGORITHMS
-
     p = sub.add_parser("simulate", help="replay real sessions as visitors through an A/B experiment",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", type=Path, required=True, help="training sessions (GRU4Rec TSV or one per line)")
     p.add_argument("--test", type=Path, required=True, help="held-out sessions to replay (same layouts)")
     p.add_argument("--arms", required=True, metavar="ARM,ARM,...",
-                   help=f"comma-separated, the first is the control; from: {', '.join(ARM_ALGORITHMS)}")
+                   help=f"comma-separated, the first is the control; from: {', '.join(spellings())}")
     p.add_argument("--sessions", type=int, metavar="N", help="replay a random sample of N test sessions")
     p.add_argument("--params", default="yoochoose", metavar="PRESET|STRING",
                    help="GRU4Rec parameters, as for `upnext train` (default: yoochoose)")
@@ -81,10 +83,6 @@ def print_header(report: dict) -> None:
 
 
 def run(args, settings: Settings) -> int:
-    from backend.commands.experiment import print_kpis
-    from backend.errors import UpnextError
-    from backend.simulation.simulator import SimulationConfig, run_simulation
-
     if args.sessions is not None and args.sessions < 1:
         raise UpnextError("--sessions must be at least 1")
     if not 1 <= args.n <= 50:

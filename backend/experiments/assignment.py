@@ -12,27 +12,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-from dataclasses import dataclass
 
-HOLDOUT = "holdout"         # an arm that shows no widget: the answer's list is empty (the documented exception)
-
-
-@dataclass(frozen=True)
-class Arm:
-    name: str
-    algorithm: str          # a placement algorithm (backend/store/placements.py ALGORITHMS) or "holdout"
-    share: int = 1          # relative traffic weight
-
-    @property
-    def holdout(self) -> bool:
-        return self.algorithm == HOLDOUT
-
-    def as_json(self) -> dict:
-        return {"name": self.name, "algorithm": self.algorithm, "share": self.share}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Arm":
-        return cls(name=d["name"], algorithm=d["algorithm"], share=int(d.get("share", 1)))
+from backend.store.experiments import Arm
 
 
 def session_hash(salt: str, session: str) -> int:

@@ -26,10 +26,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine, select
 
+from backend.store.db import Engine
+from backend.store.experiment_events import experiment_traffic
 from backend.store.experiments import ExperimentInfo
-from backend.store.tables import Event, ServedList
 
 DAY_MS = 86_400_000
 # per-session counters: the denominators, then the attributed KPIs, then the session-wide ones
@@ -89,20 +89,12 @@ def _owner(recs: dict[str, int], rec: str | None) -> int:
 
 
 def collect(engine: Engine, exp: ExperimentInfo) -> ExperimentSessions:
-    """Read the experiment's served lists and its sessions' events, and attribute them (module docstring)."""
+    """Read the experiment's served lists and its sessions' events (backend/store/experiment_events.py), and
+    attribute them (module docstring)."""
     arm_names = tuple(a.name for a in exp.arms)
     arm_index = {name: k for k, name in enumerate(arm_names)}
-    with engine.connect() as conn:
-        lists = conn.execute(
-            select(ServedList.rec, ServedList.session, ServedList.arm, ServedList.served_ms)
-            .where(ServedList.experiment_id == exp.id, ServedList.session.is_not(None))
-            .order_by(ServedList.session, ServedList.served_ms)).all()
-        first_ms = min((r.served_ms for r in lists), default=exp.started_ms or exp.created_ms)
-        exposed = select(ServedList.session).where(ServedList.experiment_id == exp.id).distinct()
-        events = conn.execute(
-            select(Event.session, Event.type, Event.item, Event.rec, Event.value, Event.received_ms)
-            .where(Event.site_id == exp.site_id, Event.session.in_(exposed), Event.received_ms >= first_ms)
-            .order_by(Event.session, Event.id)).all()
+    traffic = experiment_traffic(engine, exp)
+    lists, events, first_ms = traffic.lists, traffic.events, traffic.first_ms
     start_ms = min(first_ms, exp.started_ms or first_ms)
     day0_ms = start_ms - start_ms % DAY_MS
     ids: list[str] = []

@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Engine
 
 from backend.clock import now_ms
 from backend.experiments.attribution import ExperimentSessions, collect
 from backend.experiments.stats import Z95, RatioEstimate, Uplift, ratio_estimate, relative_uplift
+from backend.store.db import Engine
 from backend.store.experiments import ExperimentInfo, get_experiment
 
 CONFIDENCE = 0.95

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
+from backend.algorithms import HOLDOUT
+from backend.experiments.assignment import RunningExperiment
 from backend.serving.recommender import RecAnswer, RecRequest, recommend
+from backend.store.experiments import Arm
 
 NO_SESSION = "no_session"
 

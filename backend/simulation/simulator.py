@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,21 +15,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import httpx
 import numpy as np
+from tqdm import tqdm
 
+from backend.algorithms import canonical, spellings
+from backend.artifact import load_artifact
 from backend.errors import UpnextError
-from backend.experiments.assignment import HOLDOUT, Arm, RunningExperiment
+from backend.experiments.assignment import RunningExperiment
+from backend.experiments.report import experiment_report
+from backend.gru4rec.data import read_sessions
+from backend.gru4rec.params import parse_params
+from backend.publishing import publish_artifact
 from backend.simulation.replay import ReplayCounts, Visit, plan_visits, replay
+from backend.simulation.server import ServerProcess
 from backend.simulation.visitor import CURRENCY, VisitorModel, item_price
-from backend.settings import REPO_ROOT
+from backend.store.db import make_engine, migrate
+from backend.store.experiments import Arm, change_status, create_experiment
+from backend.store.items import upsert_items
+from backend.store.placements import PlacementConfig, save_placement
+from backend.store.sites import create_site
+from backend.training import train_bundle
 
 PLACEMENT = "simulated"
-# the names `--arms` takes, and the placement algorithm each one serves with
-ARM_ALGORITHMS = {"popular": "popular", "item-knn": "item_to_item", "item-to-item": "item_to_item",
-                  "gru4rec": "gru4rec_next", "gru4rec-next": "gru4rec_next",
-                  "gru4rec-sequence": "gru4rec_sequence", "holdout": HOLDOUT}
 CATALOGUE_CHUNK = 5_000
+# the server's settings over the environment's: the visitors are many on one address, no rate limit applies
+SERVER_ENV = {"UPNEXT_LOG_LEVEL": "WARNING", "UPNEXT_RATE_KEY_EVENTS": "1e9", "UPNEXT_RATE_SESSION_EVENTS": "1e9"}
 
 
 class SimulationError(UpnextError):
@@ -57,21 +64,20 @@ class SimulationConfig:
 
 
 def parse_arms(text: str) -> list[Arm]:
-    """``popular,item-knn,gru4rec`` -> arms with equal shares, the first one the control."""
+    """``popular,item-knn,gru4rec`` -> arms with equal shares, the first one the control; each arm is named as
+    given and serves with the algorithm that name spells (backend/algorithms.py)."""
     names = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in names if a not in ARM_ALGORITHMS]
+    unknown = [a for a in names if canonical(a) is None]
     if unknown:
-        raise SimulationError(f"unknown arm {unknown[0]!r}; arms are {', '.join(ARM_ALGORITHMS)}")
+        raise SimulationError(f"unknown arm {unknown[0]!r}; arms are {', '.join(spellings())}")
     if len(names) < 2 or len(set(names)) != len(names):
         raise SimulationError("--arms needs at least two different arms, e.g. popular,item-knn,gru4rec")
-    return [Arm(name, ARM_ALGORITHMS[name], 1) for name in names]
+    return [Arm(name, canonical(name), 1) for name in names]
 
 
 def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[str]]:
     """The test sessions with at least two items (one request each step), as item id lists; a random sample of
     ``sample`` of them (in file order) when given."""
-    from backend.gru4rec.data import read_sessions
-
     data = read_sessions(path)
     ids = data.item_ids
     sessions = [[str(ids[i]) for i in data.session(s)] for s in range(data.n_sessions)]
@@ -84,52 +90,7 @@ def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[st
     return sessions
 
 
-class LocalServer:
-    """``upnext serve`` as a child process on a free local port; stopped with SIGTERM (drains its writers)."""
-
-    def __init__(self, database_url: str, data_dir: Path, env: dict | None = None):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir / "server.log"
-        self.env = {**os.environ, "UPNEXT_DATABASE_URL": database_url, "UPNEXT_DATA_DIR": str(data_dir),
-                    "UPNEXT_LOG_LEVEL": "WARNING", "UPNEXT_RATE_KEY_EVENTS": "1e9",
-                    "UPNEXT_RATE_SESSION_EVENTS": "1e9", **(env or {})}
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "LocalServer":
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(self.port)],
-                                         cwd=REPO_ROOT, env=self.env, stdout=out, stderr=out,
-                                         start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SimulationError(f"the server exited with {self.proc.returncode}: see {self.log_path}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise SimulationError(f"the server did not start within 120 s: see {self.log_path}")
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
 def _catalogue(engine, site_id: int, item_ids) -> int:
-    from backend.store.items import upsert_items
-
     rows = [{"id": str(i), "title": f"Item {i}", "url": f"/p/{i}", "image": None, "price": item_price(str(i)),
              "currency": CURRENCY, "category": None, "available": True, "attributes": {}} for i in item_ids]
     for start in range(0, len(rows), CATALOGUE_CHUNK):
@@ -139,12 +100,6 @@ def _catalogue(engine, site_id: int, item_ids) -> int:
 
 
 def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None]) -> dict:
-    from tqdm import tqdm
-
-    from backend.gru4rec.data import read_sessions
-    from backend.gru4rec.params import parse_params
-    from backend.training import train_bundle
-
     params = parse_params(cfg.params)
     data = read_sessions(cfg.train)
     say(f"training GRU4Rec ({cfg.params}) on {data.n_sessions:,} sessions, {data.n_events:,} events, "
@@ -173,18 +128,11 @@ def _scratch_dir() -> str | None:
 
 def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: Callable[[str], None]):
     """Site, catalogue, trained and published bundle, placement, started experiment; (site, experiment, facts)."""
-    from backend.publishing import publish_artifact
-    from backend.store.experiments import change_status, create_experiment
-    from backend.store.placements import PlacementConfig, save_placement
-    from backend.store.sites import create_site
-
     site = create_site(engine, f"simulate-{int(time.time())}", [])
     if cfg.model is None:
         trained = _train(cfg, workdir / "model", say)
         bundle, item_ids = workdir / "model", trained.pop("item_ids")
     else:
-        from backend.artifact import load_artifact
-
         bundle, trained = cfg.model, {"seconds": 0.0, "params": f"(the bundle {cfg.model})"}
         item_ids = load_artifact(cfg.model).item_ids
     n_items = _catalogue(engine, site.site_id, item_ids)
@@ -198,10 +146,6 @@ def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: 
 
 def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m: None) -> dict:
     """Set up, replay, report (module docstring). Returns the experiment report with the run's facts."""
-    from backend.experiments.report import experiment_report
-    from backend.store.db import make_engine, migrate
-    from backend.store.experiments import change_status
-
     arms = parse_arms(",".join(cfg.arms))
     sessions = held_out_sessions(cfg.test, cfg.sessions, cfg.seed)
     workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="upnext-simulate-", dir=_scratch_dir()))
@@ -221,7 +165,9 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
             f"({sum(len(v.items) - 1 for v in visits):,} requests) with {cfg.concurrency} concurrent visitors; "
             f"arms {', '.join(a.name for a in arms)}")
         t1 = time.perf_counter()
-        with LocalServer(url, workdir) as server:
+        server = ServerProcess(url, workers=None, data_dir=workdir, log_path=workdir / "server.log",
+                               env=SERVER_ENV)
+        with server.start(timeout=120):
             counts = _replay(server.url, site.publishable_key, visits, cfg)
         timings["replay_s"] = round(time.perf_counter() - t1, 1)
         change_status(engine, exp.id, "stop")
@@ -243,8 +189,6 @@ def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m:
 
 
 def _replay(url: str, key: str, visits: list[Visit], cfg: SimulationConfig) -> ReplayCounts:
-    from tqdm import tqdm
-
     with tqdm(total=len(visits), unit="visit", file=sys.stderr, leave=False, desc="replay") as bar:
         return asyncio.run(replay(url, key, PLACEMENT, visits, n=cfg.n, model=cfg.visitor, seed=cfg.seed,
                                   concurrency=cfg.concurrency, progress=bar.update))

@@ -1,5 +1,5 @@
-"""Experiments (A/B tests) per placement: validation, life cycle, and an in-memory directory of the running ones
-for per-request lookups.
+"""Experiments (A/B tests) per placement: their arms, validation, life cycle, and the running ones of a site (read
+by the in-memory directory that serving asks per request, backend/experiments/directory.py).
 
 Life cycle: ``draft`` (arms may still change) -> ``running`` <-> ``paused`` -> ``stopped`` (final). While paused
 or stopped, the placement is served by its own settings, outside any experiment. At most one experiment per
@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-import time
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.algorithms import ARM_CHOICES, canonical
+from backend.algorithms import ARM_CHOICES, HOLDOUT, canonical
 from backend.clock import now_ms
 from backend.errors import UpnextError
-from backend.experiments.assignment import Arm, RunningExperiment
-from backend.store.tables import Experiment
 from backend.store.placements import NAME_RE as PLACEMENT_RE
+from backend.store.tables import Experiment
 
 ARM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 MAX_ARMS = 8
@@ -35,6 +32,24 @@ TRANSITIONS = {"start": (("draft", "paused"), "running"), "pause": (("running",)
 
 class ExperimentError(UpnextError, ValueError):
     """An experiment cannot be created or changed as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    algorithm: str          # a placement algorithm (backend/store/placements.py ALGORITHMS) or "holdout"
+    share: int = 1          # relative traffic weight
+
+    @property
+    def holdout(self) -> bool:
+        return self.algorithm == HOLDOUT
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "algorithm": self.algorithm, "share": self.share}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Arm":
+        return cls(name=d["name"], algorithm=d["algorithm"], share=int(d.get("share", 1)))
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,14 @@ def list_experiments(engine: Engine, site_id: int, placement: str | None = None)
     return [_info(r) for r in rows]
 
 
+def running_experiments(engine: Engine, site_id: int) -> list[ExperimentInfo]:
+    """The site's running experiments (at most one per placement)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Experiment).where(Experiment.site_id == site_id,
+                                                     Experiment.status == "running")).all()
+    return [_info(r) for r in rows]
+
+
 def set_arms(engine: Engine, experiment_id: int, arms: list[Arm]) -> ExperimentInfo:
     """Change the arms of a draft (a started experiment keeps its arms: changing them would move sessions)."""
     arms = validate_arms(arms)
@@ -176,32 +199,3 @@ def delete_experiment(engine: Engine, experiment_id: int) -> None:
                                                   Experiment.status == "draft")).rowcount
     if not n:
         raise ExperimentError(f"experiment {experiment_id}: only a draft can be deleted")
-
-
-class ExperimentDirectory:
-    """The running experiment of each placement, from memory; reloaded every ``refresh_s`` (changes made by
-    another process show within that time) and at once after ``invalidate``. A lookup is a dict access."""
-
-    def __init__(self, engine: Engine, *, refresh_s: float = 2.0):
-        self._engine, self._refresh_s = engine, refresh_s
-        self._cache: dict[int, tuple[float, dict[str, RunningExperiment]]] = {}
-        self._lock = threading.Lock()
-
-    def running(self, site_id: int, placement: str) -> RunningExperiment | None:
-        loaded = self._cache.get(site_id)
-        if loaded is None or time.monotonic() - loaded[0] > self._refresh_s:
-            with self._engine.connect() as conn:
-                rows = conn.execute(select(Experiment).where(Experiment.site_id == site_id,
-                                                             Experiment.status == "running")).all()
-            running = {r.placement: RunningExperiment(r.id, r.salt, tuple(Arm.from_json(a) for a in r.arms))
-                       for r in rows}
-            with self._lock:
-                self._cache[site_id] = loaded = (time.monotonic(), running)
-        return loaded[1].get(placement)
-
-    def invalidate(self, site_id: int | None = None) -> None:
-        with self._lock:
-            if site_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(site_id, None)

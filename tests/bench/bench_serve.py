@@ -20,20 +20,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from backend.gru4rec.data import read_sessions  # noqa: E402
+from backend.gru4rec.params import parse_params  # noqa: E402
 from backend.publishing import publish_artifact  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
 from backend.store.items import clean_item, upsert_items  # noqa: E402
+from backend.simulation.server import ServerProcess  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402
-from tests.support.server import ServerProcess  # noqa: E402
+from backend.training import train_bundle  # noqa: E402
 
 DATA = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data")) / "diginetica-srgnn"
 
 
 def train_model(out: Path, params: str) -> None:
-    from backend.gru4rec.data import read_sessions
-    from backend.gru4rec.params import parse_params
-    from backend.training import train_bundle
-
     data = read_sessions(DATA / "train_sessions.txt")
     t0 = time.perf_counter()
     summary = train_bundle(data, parse_params(params), out, source=str(DATA / "train_sessions.txt"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from backend.store.db import make_engine, migrate
 from backend.store.sites import create_site
-from tests.support.server import ServerProcess
+from backend.simulation.server import ServerProcess
 from tests.support.visits import seed_visits
 
 PASSWORD = "a long admin password"

@@ -13,9 +13,9 @@ from sqlalchemy import insert, update
 
 from admin_server import log_in, start_server
 from backend.clock import now_ms
-from backend.experiments.assignment import Arm, RunningExperiment
+from backend.experiments.assignment import RunningExperiment
 from backend.experiments.report import experiment_report
-from backend.store.experiments import change_status, create_experiment, list_experiments
+from backend.store.experiments import Arm, change_status, create_experiment, list_experiments
 from backend.store.tables import Event, Experiment, ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from tests.experiments.test_assignment import session_ids

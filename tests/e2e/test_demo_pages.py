@@ -18,8 +18,7 @@ from sqlalchemy import select
 from backend.settings import REPO_ROOT
 from backend.store.db import make_engine
 from backend.store.tables import Event
-from tests.support.postgres import free_port
-from tests.support.server import ServerProcess
+from backend.simulation.server import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Arm assignment by hashing the session id with the experiment's salt: stable, in proportion to the shares,
 independent between experiments, and the same as a plain floating-point reference."""
+import base64
 import random
 from collections import Counter
 
@@ -7,15 +8,14 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency, chisquare
 
-from backend.experiments.assignment import Arm, RunningExperiment, session_hash
+from backend.experiments.assignment import RunningExperiment, session_hash
+from backend.store.experiments import Arm
 
 ARMS = (Arm("control", "popular", 2), Arm("knn", "item_to_item", 1), Arm("gru", "gru4rec_next", 1))
 
 
 def session_ids(count: int, seed: int) -> list[str]:
     """Widget-like ids: 24 url-safe base64 characters (random 18 bytes)."""
-    import base64
-
     rng = random.Random(seed)
     return [base64.urlsafe_b64encode(rng.randbytes(18)).decode() for _ in range(count)]
 

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from sqlalchemy import insert, update
 
-from backend.experiments.assignment import Arm
 from backend.experiments.attribution import DAY_MS, collect
 from backend.experiments.report import (CSV_COLUMNS, METRICS, experiment_csv, experiment_report, series_csv,
                                         uplift_series)
-from backend.store.experiments import change_status, create_experiment, get_experiment
+from backend.store.experiments import Arm, change_status, create_experiment, get_experiment
 from backend.store.tables import Event, Experiment, ServedList
 from backend.store.sites import create_site
 

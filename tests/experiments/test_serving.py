@@ -8,8 +8,9 @@ from starlette.testclient import TestClient
 
 from backend.app import create_app
 from backend.publishing import publish_artifact
-from backend.experiments.assignment import Arm, RunningExperiment
-from backend.store.experiments import change_status, create_experiment
+from backend.experiments.assignment import RunningExperiment
+from backend.store.experiments import Arm, change_status, create_experiment
+from backend.store.items import clean_item, upsert_items
 from backend.store.tables import ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from backend.store.sites import create_site
@@ -22,8 +23,6 @@ ARMS = [Arm("control", "popular"), Arm("gru", "gru4rec_next"), Arm("none", "hold
 
 @pytest.fixture
 def shop(engine, tmp_path):
-    from backend.store.items import clean_item, upsert_items
-
     site = create_site(engine, "shop", [])
     with engine.begin() as conn:
         upsert_items(conn, site.site_id, [clean_item({"id": f"item-{i}", "title": f"Item {i}"}) for i in range(N)])

@@ -1,13 +1,15 @@
 """Experiments in the store: validation, life cycle, the one-running-experiment rule (enforced by the database,
 on SQLite and PostgreSQL), the in-memory directory serving uses, and the migration's way back."""
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from backend.experiments.assignment import Arm
-from backend.store.db import current_revision, migrate
-from backend.store.experiments import (ExperimentDirectory, ExperimentError, change_status, create_experiment,
-                                       delete_experiment, get_experiment, list_experiments, set_arms)
+from backend.experiments.directory import ExperimentDirectory
+from backend.store.db import alembic_config, current_revision, head_revision, migrate
+from backend.store.experiments import (Arm, ExperimentError, change_status, create_experiment, delete_experiment,
+                                       get_experiment, list_experiments, running_experiments, set_arms)
 from backend.store.tables import Experiment
 from backend.store.sites import create_site
 
@@ -128,12 +130,19 @@ def test_directory_reloads_after_its_refresh_period(engine, site):
     assert directory.running(site, "p").id == exp.id
 
 
+def test_running_experiments_are_those_of_the_site_with_status_running(engine, site):
+    running = create_experiment(engine, site, "p", "x", ARMS)
+    change_status(engine, running.id, "start")
+    paused = create_experiment(engine, site, "q", "y", ARMS)
+    change_status(engine, paused.id, "start")
+    change_status(engine, paused.id, "pause")
+    create_experiment(engine, site, "r", "z", ARMS)
+    other = create_site(engine, "other", []).site_id
+    change_status(engine, create_experiment(engine, other, "p", "x", ARMS).id, "start")
+    assert [(e.id, e.placement, e.arms) for e in running_experiments(engine, site)] == [(running.id, "p", tuple(ARMS))]
+
+
 def test_migration_downgrades_and_upgrades_again(tmp_path):
-    from alembic import command
-    from alembic.script import ScriptDirectory
-
-    from backend.store.db import alembic_config, head_revision
-
     url = f"sqlite:///{tmp_path / 'm.db'}"
     migrate(url)
     before = ScriptDirectory.from_config(alembic_config(url)).get_revision("0004").down_revision

@@ -5,9 +5,10 @@ from collections import Counter
 
 import pytest
 
-from backend.experiments.assignment import Arm, RunningExperiment
+from backend.experiments.assignment import RunningExperiment
 from backend.simulation.replay import plan_visits, session_id
 from backend.simulation.visitor import VisitorModel, item_duration, item_price, page_events
+from backend.store.experiments import Arm
 from backend.web.event_schema import SESSION_RE, check_events
 
 SESSIONS = [[f"i{k}", f"i{k + 1}", f"i{k + 2}"] for k in range(300)]

@@ -6,11 +6,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+import psycopg
+
+from backend.simulation.server import free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -23,12 +26,6 @@ def _bin_dir() -> Path:
         raise PostgresUnavailable("PostgreSQL is not installed (Debian package postgresql; `make install` "
                                   "installs it when run as root)")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:
@@ -72,8 +69,6 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
-        import psycopg
-
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
                              autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -8,7 +8,7 @@ import pytest
 
 from backend.store.db import make_engine
 from backend.store.sites import create_site
-from tests.support.server import ServerProcess
+from backend.simulation.server import ServerProcess
 from tests.web.admin.conftest import PASSWORD, form_token
 
 pytestmark = pytest.mark.slow
