@@ -8,7 +8,7 @@ Numba-CUDA kernels are launched on torch's current stream, which is the capture 
 
 The graph reads its inputs from static buffers: each step copies its slices of the epoch schedule and its row of
 the sample store into them (4 small device copies) before the replay. Dropout masks are drawn before the replay
-into the buffers that the step was captured with (``cuda_train.DeviceDropout`` always fills the same storage).
+into the buffers that the step was captured with (``cuda_train.DeviceDropoutMasks`` always fills the same storage).
 The first ``WARMUP`` full-batch steps run eagerly on a side stream, as torch asks before a capture (lazy
 initialisation of cuBLAS and the kernels' modules must not happen during it). A capture that fails (a driver or
 numba-cuda that cannot be captured) is reported once and the loop goes on eagerly: nothing is lost, the step

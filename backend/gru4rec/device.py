@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from numba import config
+
 from backend.errors import UpnextError
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ def resolve_device(requested: str, impl: str = "fast", *, named: str = "--device
 
 def cuda_unavailable(impl: str = "fast", *, allow_simulator: bool = True) -> str | None:
     """Why GPU training cannot run here, or None when it can."""
-    import torch
+    import torch  # lazy: torch only when a GPU is asked for, not at the CLI's start-up
 
     if impl == "fast" and allow_simulator and _simulator():
         return None
@@ -50,7 +52,7 @@ def cuda_unavailable(impl: str = "fast", *, allow_simulator: bool = True) -> str
     if _simulator():
         return "NUMBA_ENABLE_CUDASIM=1 is set: numba simulates CUDA instead of using the GPU"
     try:
-        from backend.kernels.cuda_interop import gpu_available
+        from backend.kernels.cuda_interop import gpu_available  # lazy: numba-cuda is optional
     except ImportError:
         return ("numba-cuda is not installed: pip install 'numba-cuda[cu12]==0.30.4' or '[cu13]', the CUDA major "
                 f"version of torch's build ({torch.version.cuda})")
@@ -61,6 +63,4 @@ def cuda_unavailable(impl: str = "fast", *, allow_simulator: bool = True) -> str
 
 
 def _simulator() -> bool:
-    from numba import config
-
     return bool(config.ENABLE_CUDASIM)

@@ -14,6 +14,8 @@ import os
 import statistics
 import time
 
+from threadpoolctl import ThreadpoolController
+
 from backend.gru4rec.params import Hyperparameters
 
 SMALL_STEP_FLOP = 1e8
@@ -35,8 +37,6 @@ class BlasThreads:
 
     def __init__(self, candidates: list[int], *, probe_seconds: float = 0.5, probe_steps: int = 5,
                  exploit_seconds: float = 20.0, clock=time.perf_counter):
-        from threadpoolctl import ThreadpoolController
-
         self.clock = clock
         self.libs = ThreadpoolController().select(user_api="blas").lib_controllers
         self.original = [lib.num_threads for lib in self.libs]
