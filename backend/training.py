@@ -16,7 +16,7 @@ from typing import Callable
 from backend.baselines import ItemKNN, Popularity
 from backend.gru4rec.data import align_to_items
 from backend.gru4rec.evaluation import evaluate_gru4rec
-from backend.gru4rec.train import train as run_training
+from backend.gru4rec.trainer import train as run_training
 from backend.gru4rec.weights import save_model
 from backend.session_data import SessionData
 

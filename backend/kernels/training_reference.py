@@ -7,7 +7,7 @@ functions: the sampled loss and its gradient (``sampled_xe_loss_grad``,
 the row-wise update (``adagrad_momentum_rows``) and the sample store (``draw_popularity_samples``). Conventions:
 M rows (active slots), C = M + n_sample score columns (column i is row i's target), float32 arrays.
 Loss kernels return the SUM of the row losses and write the gradient of ``row_weight`` * that sum; the
-trainer passes row_weight = 1 / batch_size (see train.py on why the configured size, not the real one).
+trainer passes row_weight = 1 / batch_size (see gru4rec/loop.py on why the configured size, not the real one).
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from backend.gru4rec.data import align_to_items, read_sessions  # noqa: E402
 from backend.gru4rec.evaluation import evaluate_gru4rec  # noqa: E402
 from backend.gru4rec.ranking_metrics import metrics_from_ranks  # noqa: E402
 from backend.gru4rec.params import parse_params  # noqa: E402
-from backend.gru4rec.train import train  # noqa: E402
+from backend.gru4rec.trainer import train  # noqa: E402
 
 SHARED = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data"))
 FIDELITY = ("loss=cross-entropy,constrained_embedding=True,layers=100,batch_size=32,dropout_p_embed=0.1,"

@@ -49,7 +49,7 @@ def versions() -> str:
 
 def run(name: str, impl: str, data, test, max_steps: int | None) -> dict:
     from backend.gru4rec.params import parse_params
-    from backend.gru4rec.train import train
+    from backend.gru4rec.trainer import train
     from backend.training import evaluate_bundle_parts
 
     params = parse_params(SETTINGS[name])
@@ -102,7 +102,7 @@ def main() -> int:
     print(f"# {versions()}", flush=True)
     from backend.gru4rec.data import read_sessions
     from backend.gru4rec.params import parse_params
-    from backend.gru4rec.train import train
+    from backend.gru4rec.trainer import train
 
     data, test = read_sessions(train_path), read_sessions(test_path)
     settings = [args.only] if args.only else list(SETTINGS)

@@ -5,7 +5,7 @@ import pytest
 from backend.errors import UpnextError
 from backend.gru4rec.device import cuda_unavailable, resolve_device
 from backend.gru4rec.params import Hyperparameters
-from backend.gru4rec.train import train
+from backend.gru4rec.trainer import train
 from backend.session_data import SessionData
 
 

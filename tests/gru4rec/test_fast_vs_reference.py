@@ -9,7 +9,8 @@ from backend.gru4rec.weights import init_weights
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.reference_step import ReferenceStep
-from backend.gru4rec.train import DropoutMasks, train
+from backend.gru4rec.loop import DropoutMasks
+from backend.gru4rec.trainer import train
 from backend.session_data import SessionData
 
 N_ITEMS = 40

@@ -16,7 +16,7 @@ from backend.gru4rec.device import resolve_device  # noqa: E402
 from backend.gru4rec.weights import load_model  # noqa: E402
 from backend.gru4rec.reference_step import ReferenceStep  # noqa: E402
 from backend.gru4rec.sampler import SampleStore  # noqa: E402
-from backend.gru4rec.train import train  # noqa: E402
+from backend.gru4rec.trainer import train  # noqa: E402
 from backend.kernels.cuda_interop import torch_device  # noqa: E402
 from backend.session_data import SessionData  # noqa: E402
 from tests.gru4rec.test_fast_vs_reference import N_ITEMS, _params, _setup, _step_inputs  # noqa: E402

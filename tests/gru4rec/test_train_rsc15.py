@@ -5,7 +5,7 @@ import pytest
 from backend.gru4rec.data import align_to_items, read_sessions
 from backend.gru4rec.evaluation import evaluate_gru4rec
 from backend.gru4rec.params import parse_params
-from backend.gru4rec.train import train
+from backend.gru4rec.trainer import train
 from tests.conftest import shared_data
 
 FIDELITY = ("loss=cross-entropy,constrained_embedding=True,layers=100,batch_size=32,dropout_p_embed=0.1,"
