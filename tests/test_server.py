@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.settings import REPO_ROOT
-from backend.store.db import make_engine
-from backend.store.tables import Event
-from backend.store.sites import create_site
 from backend.simulation.server import ServerProcess
+from backend.store.db import make_engine
+from backend.store.sites import create_site
+from backend.store.tables import Event
 
 ORIGIN = "http://127.0.0.1"
 

@@ -8,11 +8,11 @@ import pytest
 
 from backend.publishing import publish_artifact
 from backend.serving.engine import GRU4RecEngine
+from backend.simulation.server import ServerProcess
 from backend.store.db import make_engine
 from backend.store.items import clean_item, upsert_items
 from backend.store.sites import create_site
 from tests.kernels.random_model import save_random_gru4rec
-from backend.simulation.server import ServerProcess
 
 N = 300
 ORIGIN = "http://127.0.0.1"

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from backend.access.passwords import check_new_password, hash_password, same_secret, verify_password
 from backend.settings import Settings
-from backend.store.admin_credentials import (Credentials, load_credentials, replace_setup_code_hash,
-                                             save_password_hash)
+from backend.store.admin_credentials import Credentials, load_credentials, replace_setup_code_hash, save_password_hash
 from backend.store.db import Engine
 
 log = logging.getLogger(__name__)

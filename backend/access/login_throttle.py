@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from backend.clock import now_ms
 from backend.store.db import Engine
-from backend.store.login_failures import clear_failures, record_failure, recent_failures
+from backend.store.login_failures import clear_failures, recent_failures, record_failure
 
 WINDOW_MS = 15 * 60 * 1000
 PER_CLIENT = 5

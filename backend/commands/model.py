@@ -10,7 +10,8 @@ from backend.commands.helpers import resolve_site
 from backend.publishing import publish_artifact
 from backend.settings import Settings
 from backend.store.db import engine_from_settings
-from backend.store.trained_models import list_models as records, rollback as go_back
+from backend.store.trained_models import list_models as records
+from backend.store.trained_models import rollback as go_back
 
 
 def register(sub: argparse._SubParsersAction) -> None:

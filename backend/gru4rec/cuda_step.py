@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from backend.gru4rec.weights import GRU4RecWeights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
-from backend.kernels import training_cuda as kernels
+from backend.gru4rec.weights import GRU4RecWeights
 from backend.kernels import cuda_loss
+from backend.kernels import training_cuda as kernels
 from backend.kernels.cuda_interop import fixed_types, kernel_array, launch_stream, torch_device
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe
 

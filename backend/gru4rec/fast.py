@@ -22,10 +22,10 @@ from types import ModuleType
 
 import numpy as np
 
-from backend.kernels import training_cpu as ops_cpu
-from backend.gru4rec.weights import GRU4RecWeights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
+from backend.gru4rec.weights import GRU4RecWeights
+from backend.kernels import training_cpu as ops_cpu
 
 
 class _Layer:

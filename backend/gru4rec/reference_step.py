@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from backend.gru4rec.weights import GRU4RecWeights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
+from backend.gru4rec.weights import GRU4RecWeights
 
 EPS_LOG = 1e-24
 EPS_ADAGRAD = 1e-6

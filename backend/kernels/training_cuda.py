@@ -26,8 +26,8 @@ from types import SimpleNamespace
 import numpy as np
 from numba import cuda, int32
 
-from backend.kernels.cuda_interop import FLAT_THREADS, VECTOR_THREADS, blocks, device_zeros, kernel_array, \
-    launch_stream, to_host
+from backend.kernels.cuda_interop import (FLAT_THREADS, VECTOR_THREADS, blocks, device_zeros, kernel_array,
+                                          launch_stream, to_host)
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe
 
 _ZERO = np.float32(0.0)

@@ -6,10 +6,10 @@ import asyncio
 import logging
 from typing import Callable
 
-from backend.store.app_settings import SettingsPoller, apply_state_budget
 from backend.access.credentials import ensure_setup_code
 from backend.retraining.scheduler import Scheduler
 from backend.retraining.supervisor import RunSupervisor
+from backend.store.app_settings import SettingsPoller, apply_state_budget
 
 log = logging.getLogger(__name__)
 

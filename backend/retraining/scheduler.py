@@ -15,8 +15,7 @@ from backend.errors import UpnextError
 from backend.gru4rec.params import parse_params
 from backend.store.db import Engine
 from backend.store.runs import RunError
-from backend.store.schedules import (Schedule, advance_schedule, due_schedules, get_schedule, record_run,
-                                     write_schedule)
+from backend.store.schedules import Schedule, advance_schedule, due_schedules, get_schedule, record_run, write_schedule
 
 log = logging.getLogger(__name__)
 

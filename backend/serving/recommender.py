@@ -24,7 +24,6 @@ from backend.serving.state import RECENT, history_matches
 from backend.store.placements import PlacementConfig
 
 
-
 @dataclass(frozen=True)
 class RecRequest:
     site_id: int

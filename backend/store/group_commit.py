@@ -23,7 +23,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backend.store.tables import Event, ServedList
 
-
 log = logging.getLogger(__name__)
 
 

@@ -9,8 +9,8 @@ from sqlalchemy import Connection, Engine, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.clock import now_ms
-from backend.store.tables import ID_MAX, Item, Site
 from backend.errors import UpnextError
+from backend.store.tables import ID_MAX, Item, Site
 
 FIELDS = ("id", "title", "url", "image", "price", "currency", "category", "available", "attributes")
 TITLE_MAX, URL_MAX, CATEGORY_MAX, ATTRIBUTES_MAX = 1000, 2048, 256, 16 * 1024

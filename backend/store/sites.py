@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Engine, select
 
 from backend.clock import now_ms
-from backend.store.tables import Site
 from backend.errors import UpnextError
+from backend.store.tables import Site
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,99}$")
 

@@ -12,8 +12,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from backend.demo.inventory import demo_catalog
 from backend.demo.images import item_svg
+from backend.demo.inventory import demo_catalog
 from backend.settings import REPO_ROOT
 from backend.store.sites import sites_by_name
 from backend.web.http import services

@@ -12,8 +12,8 @@ from starlette.responses import Response
 from backend.clock import now_ms
 from backend.experiments.routing import recommend_routed, route
 from backend.serving.recommender import RecRequest
-from backend.store.tables import ID_MAX
 from backend.store.placements import MAX_N, NAME_RE
+from backend.store.tables import ID_MAX
 from backend.web.event_schema import SESSION_RE
 from backend.web.http import cors_headers, json_response, problem, services
 

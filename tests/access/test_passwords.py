@@ -1,7 +1,6 @@
 import pytest
 
-from backend.access.passwords import (PasswordRejected, check_new_password, hash_password, same_secret,
-                                     verify_password)
+from backend.access.passwords import PasswordRejected, check_new_password, hash_password, same_secret, verify_password
 
 FAST = 10   # log2 n: a cheap hash for tests
 

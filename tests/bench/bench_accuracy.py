@@ -22,8 +22,8 @@ sys.path.insert(0, str(REPO))
 from backend.baselines import build  # noqa: E402
 from backend.gru4rec.data import align_to_items, read_sessions  # noqa: E402
 from backend.gru4rec.evaluation import evaluate_gru4rec  # noqa: E402
-from backend.gru4rec.ranking_metrics import metrics_from_ranks  # noqa: E402
 from backend.gru4rec.params import parse_params  # noqa: E402
+from backend.gru4rec.ranking_metrics import metrics_from_ranks  # noqa: E402
 from backend.gru4rec.trainer import train  # noqa: E402
 
 SHARED = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data"))

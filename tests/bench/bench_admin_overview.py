@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import func, insert, select  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from backend.store.traffic import ACTIVE_SESSION_MS, MINUTE_MS, active_sessions, events_per_minute  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
-from backend.store.tables import Event  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402
+from backend.store.tables import Event  # noqa: E402
+from backend.store.traffic import ACTIVE_SESSION_MS, MINUTE_MS, active_sessions, events_per_minute  # noqa: E402
 
 SPAN_MS = 14 * 24 * 3_600_000          # two weeks of traffic, the last hour included
 CHUNK = 50_000

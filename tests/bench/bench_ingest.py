@@ -21,11 +21,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sqlalchemy import func, select  # noqa: E402
 
 from backend.settings import REPO_ROOT  # noqa: E402
-from backend.store.db import make_engine, migrate  # noqa: E402
-from backend.store.tables import Event  # noqa: E402
-from backend.store.sites import create_site  # noqa: E402
-from tests.support.postgres import PostgresServer, PostgresUnavailable  # noqa: E402
 from backend.simulation.server import ServerProcess  # noqa: E402
+from backend.store.db import make_engine, migrate  # noqa: E402
+from backend.store.sites import create_site  # noqa: E402
+from backend.store.tables import Event  # noqa: E402
+from tests.support.postgres import PostgresServer, PostgresUnavailable  # noqa: E402
 
 ORIGIN = "http://127.0.0.1"
 

@@ -23,9 +23,9 @@ sys.path.insert(0, str(REPO))
 from backend.gru4rec.data import read_sessions  # noqa: E402
 from backend.gru4rec.params import parse_params  # noqa: E402
 from backend.publishing import publish_artifact  # noqa: E402
+from backend.simulation.server import ServerProcess  # noqa: E402
 from backend.store.db import make_engine, migrate  # noqa: E402
 from backend.store.items import clean_item, upsert_items  # noqa: E402
-from backend.simulation.server import ServerProcess  # noqa: E402
 from backend.store.sites import create_site  # noqa: E402
 from backend.training import train_bundle  # noqa: E402
 

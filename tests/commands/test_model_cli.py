@@ -8,8 +8,8 @@ from sqlalchemy import insert
 from backend.artifact import load_artifact
 from backend.cli import main
 from backend.store.db import make_engine
-from backend.store.tables import Event
 from backend.store.sites import create_site
+from backend.store.tables import Event
 
 SMALL = "layers=8,batch_size=4,n_sample=16,n_epochs=2,learning_rate=0.1,loss=cross-entropy,logq=1.0"
 

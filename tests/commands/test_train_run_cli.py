@@ -4,8 +4,8 @@ import os
 import subprocess
 import sys
 
-from backend.store import runs
 from backend.settings import REPO_ROOT
+from backend.store import runs
 from backend.store.db import make_engine, migrate
 from backend.store.sites import create_site
 from tests.support.visits import seed_visits

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from backend.simulation.server import ServerProcess
 from backend.store.db import make_engine, migrate
 from backend.store.sites import create_site
-from backend.simulation.server import ServerProcess
 from tests.support.visits import seed_visits
 
 PASSWORD = "a long admin password"

@@ -8,16 +8,16 @@ import random
 import re
 
 import pytest
+from admin_server import log_in, start_server
 from playwright.sync_api import expect
 from sqlalchemy import insert, update
 
-from admin_server import log_in, start_server
 from backend.clock import now_ms
 from backend.experiments.assignment import RunningExperiment
 from backend.experiments.report import experiment_report
 from backend.store.experiments import Arm, change_status, create_experiment, list_experiments
-from backend.store.tables import Event, Experiment, ServedList
 from backend.store.placements import PlacementConfig, save_placement
+from backend.store.tables import Event, Experiment, ServedList
 from tests.experiments.test_assignment import session_ids
 from tests.support.visits import DAY_MS, item_id, seed_catalog
 

@@ -7,9 +7,9 @@ import re
 
 import httpx
 import pytest
+from admin_server import TINY, log_in, start_server
 from playwright.sync_api import expect
 
-from admin_server import TINY, log_in, start_server
 from backend.publishing import publish_artifact
 from backend.store.items import count_items
 from backend.store.placements import PlacementConfig, list_placements, save_placement

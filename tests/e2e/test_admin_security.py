@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from admin_server import log_in, start_server
 from playwright.sync_api import expect
 
-from admin_server import log_in, start_server
 from backend.access.credentials import SETUP_CODE_FILE
 from backend.access.login_throttle import PER_CLIENT
 from backend.store.items import clean_item, upsert_items

@@ -16,9 +16,9 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from backend.settings import REPO_ROOT
+from backend.simulation.server import ServerProcess, free_port
 from backend.store.db import make_engine
 from backend.store.tables import Event
-from backend.simulation.server import ServerProcess, free_port
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from backend.experiments.attribution import DAY_MS, collect
 from backend.experiments.report import (CSV_COLUMNS, METRICS, experiment_csv, experiment_report, series_csv,
                                         uplift_series)
 from backend.store.experiments import Arm, change_status, create_experiment, get_experiment
-from backend.store.tables import Event, Experiment, ServedList
 from backend.store.sites import create_site
+from backend.store.tables import Event, Experiment, ServedList
 
 T0 = 1_780_000_000_000 - 1_780_000_000_000 % DAY_MS + 3_600_000     # 01:00 UTC on some day
 S1, S2, S3, S4 = ("session-one-aaaaaaaaaaaaaa", "session-two-bbbbbbbbbbbbbb", "session-three-cccccccccccc",

@@ -7,13 +7,13 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from backend.app import create_app
-from backend.publishing import publish_artifact
 from backend.experiments.assignment import RunningExperiment
+from backend.publishing import publish_artifact
 from backend.store.experiments import Arm, change_status, create_experiment
 from backend.store.items import clean_item, upsert_items
-from backend.store.tables import ServedList
 from backend.store.placements import PlacementConfig, save_placement
 from backend.store.sites import create_site
+from backend.store.tables import ServedList
 from tests.experiments.test_assignment import session_ids
 from tests.kernels.random_model import save_random_gru4rec
 

@@ -10,8 +10,8 @@ from backend.experiments.directory import ExperimentDirectory
 from backend.store.db import alembic_config, current_revision, head_revision, migrate
 from backend.store.experiments import (Arm, ExperimentError, change_status, create_experiment, delete_experiment,
                                        get_experiment, list_experiments, running_experiments, set_arms)
-from backend.store.tables import Experiment
 from backend.store.sites import create_site
+from backend.store.tables import Experiment
 
 ARMS = [Arm("control", "popular"), Arm("gru", "gru4rec_next")]
 

@@ -19,12 +19,12 @@ if config.ENABLE_CUDASIM or not torch.cuda.is_available():
 from backend.gru4rec.cuda_step import CudaStep  # noqa: E402
 from backend.gru4rec.device import cuda_unavailable  # noqa: E402
 from backend.gru4rec.fast import FastStep  # noqa: E402
-from backend.gru4rec.weights import init_weights  # noqa: E402
+from backend.gru4rec.loop import DropoutMasks  # noqa: E402
 from backend.gru4rec.optimizer import OptimizerState  # noqa: E402
 from backend.gru4rec.params import Hyperparameters, parse_params  # noqa: E402
 from backend.gru4rec.reference_step import ReferenceStep  # noqa: E402
-from backend.gru4rec.loop import DropoutMasks
 from backend.gru4rec.trainer import train  # noqa: E402
+from backend.gru4rec.weights import init_weights  # noqa: E402
 from backend.kernels.cuda_interop import kernel_array, launch_stream  # noqa: E402
 from backend.session_data import SessionData  # noqa: E402
 

@@ -15,8 +15,8 @@ if config.ENABLE_CUDASIM:
 
 from numba import cuda  # noqa: E402
 
-from backend.kernels import training_cuda as kc  # noqa: E402
 from backend.kernels import cuda_loss  # noqa: E402
+from backend.kernels import training_cuda as kc  # noqa: E402
 
 f32, f64, i32, i64 = types.float32, types.float64, types.int32, types.int64
 V32, V64, VI32, VI64 = f32[::1], f64[::1], i32[::1], i64[::1]

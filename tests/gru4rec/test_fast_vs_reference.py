@@ -3,14 +3,15 @@ updated weights and optimiser state, over single steps and whole (small) trainin
 import numpy as np
 import pytest
 
-from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.fast import FastStep
-from backend.gru4rec.weights import init_weights
+from backend.gru4rec.loop import DropoutMasks
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.reference_step import ReferenceStep
-from backend.gru4rec.loop import DropoutMasks
 from backend.gru4rec.trainer import train
+from backend.gru4rec.weights import init_weights
+from backend.kernels import training_cpu as ops_cpu
+from backend.kernels import training_reference as ops_reference
 from backend.session_data import SessionData
 
 N_ITEMS = 40

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
 from backend.gru4rec.reference_step import bprmax_loss, xe_loss
+from backend.kernels import training_cpu as ops_cpu
+from backend.kernels import training_reference as ops_reference
 
 
 def _act(s, alpha):

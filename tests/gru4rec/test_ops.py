@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
+from backend.kernels import training_cpu as ops_cpu
+from backend.kernels import training_reference as ops_reference
 from backend.kernels.fastmath import exp32_array
 
 M, H = 7, 33

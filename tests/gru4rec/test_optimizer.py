@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from backend.kernels import training_cpu as ops_cpu, training_reference as ops_reference
-from backend.gru4rec.weights import init_weights
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
+from backend.gru4rec.weights import init_weights
+from backend.kernels import training_cpu as ops_cpu
+from backend.kernels import training_reference as ops_reference
 
 OPS = [ops_reference, ops_cpu]
 IDS = ["numpy", "numba"]

@@ -13,10 +13,10 @@ skip_without_cuda()
 from backend.gru4rec.cuda_step import CudaStep  # noqa: E402
 from backend.gru4rec.cuda_train import DeviceSampleStore, train_cuda  # noqa: E402
 from backend.gru4rec.device import resolve_device  # noqa: E402
-from backend.gru4rec.weights import load_model  # noqa: E402
 from backend.gru4rec.reference_step import ReferenceStep  # noqa: E402
 from backend.gru4rec.sampler import SampleStore  # noqa: E402
 from backend.gru4rec.trainer import train  # noqa: E402
+from backend.gru4rec.weights import load_model  # noqa: E402
 from backend.kernels.cuda_interop import torch_device  # noqa: E402
 from backend.session_data import SessionData  # noqa: E402
 from tests.gru4rec.test_fast_vs_reference import N_ITEMS, _params, _setup, _step_inputs  # noqa: E402

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.kernels import serving_cpu as cpu, serving_reference as reference
+from backend.kernels import serving_cpu as cpu
+from backend.kernels import serving_reference as reference
 from tests.kernels.random_model import random_gru4rec, weights
 
 N_ITEMS = 300

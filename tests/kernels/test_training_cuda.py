@@ -9,8 +9,9 @@ from tests.support.cuda import host, quick_thread_switches, skip_without_cuda, t
 
 skip_without_cuda()
 
+from backend.kernels import training_cpu  # noqa: E402
 from backend.kernels import training_cuda as kc  # noqa: E402
-from backend.kernels import training_cpu, training_reference  # noqa: E402
+from backend.kernels import training_reference
 from backend.kernels.cuda_interop import ROW_THREADS, SIMULATOR, device_zeros, kernel_array, launch_stream  # noqa: E402
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe  # noqa: E402
 

@@ -5,14 +5,14 @@ import random
 import numpy as np
 import pytest
 
-from backend.retraining.gate import compare_on_day, decide
-from backend.retraining.holdout import restrict_to_items
 from backend.baselines.common import prediction_points
 from backend.gru4rec.params import parse_params
+from backend.retraining.gate import compare_on_day, decide
+from backend.retraining.holdout import restrict_to_items
 from backend.session_data import SessionData
 from backend.training import train_bundle
-from tests.support.training import TINY
 from tests.kernels.random_model import save_random_gru4rec
+from tests.support.training import TINY
 
 N_ITEMS = 40
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from backend.gru4rec.weights import save_model
 from backend.gru4rec.params import parse_params
 from backend.gru4rec.trainer import train
+from backend.gru4rec.weights import save_model
 from backend.serving.engine import GRU4RecEngine
 from backend.session_data import SessionData
 

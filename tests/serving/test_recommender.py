@@ -4,8 +4,8 @@ import pytest
 
 from backend.artifact import save_artifact
 from backend.serving.item_metadata import CatalogSnapshot, ItemMeta
-from backend.serving.registry import ModelRegistry
 from backend.serving.recommender import RecRequest, recommend
+from backend.serving.registry import ModelRegistry
 from backend.store.placements import PlacementConfig
 from tests.kernels.random_model import random_gru4rec
 

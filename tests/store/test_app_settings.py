@@ -1,8 +1,8 @@
 import pytest
 
+from backend.settings import Settings, SettingsError
 from backend.store import app_settings
 from backend.store.app_settings import SettingsPoller, effective, load_overrides, save_override
-from backend.settings import Settings, SettingsError
 from backend.store.tables import AppSetting
 
 

@@ -2,8 +2,8 @@ import numpy as np
 from sqlalchemy import insert
 
 from backend.store.export import export_sessions
-from backend.store.tables import Event
 from backend.store.sites import create_site
+from backend.store.tables import Event
 
 
 def _add(engine, site_id, rows):

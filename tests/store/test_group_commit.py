@@ -5,8 +5,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from backend.store.group_commit import GroupCommitWriter, StoreBusy, StoreUnavailable
-from backend.store.tables import Event
 from backend.store.sites import create_site
+from backend.store.tables import Event
 from tests.support.aio import run
 
 

@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from backend.store import importer
 from backend.store.importer import ImportFileError, import_items
-from backend.store.tables import Item
 from backend.store.sites import create_site
+from backend.store.tables import Item
 
 
 def _items(engine):

@@ -2,8 +2,8 @@ import pytest
 from sqlalchemy import select
 
 from backend.store.items import ItemInvalid, clean_item, count_items, delete_item, set_available, upsert_items
-from backend.store.tables import Item
 from backend.store.sites import create_site
+from backend.store.tables import Item
 
 
 def test_clean_item_accepts_a_full_record():

@@ -1,9 +1,9 @@
 from sqlalchemy import func, insert, select
 
 from backend.store import retention
-from backend.store.tables import Event
 from backend.store.retention import DAY_MS, purge_events
 from backend.store.sites import create_site
+from backend.store.tables import Event
 
 
 def test_purge_deletes_only_old_events_in_chunks(engine, monkeypatch):

@@ -8,8 +8,8 @@ from starlette.testclient import TestClient
 
 from backend.app import create_app
 from backend.publishing import publish_artifact
-from backend.store.tables import ServedList
 from backend.store.placements import PlacementConfig, save_placement
+from backend.store.tables import ServedList
 from tests.kernels.random_model import save_random_gru4rec
 from tests.web.conftest import ORIGIN
 

@@ -18,8 +18,7 @@ from backend.access.login_throttle import LoginThrottle
 from backend.access.passwords import PasswordRejected, check_new_password
 from backend.store.admin_credentials import load_credentials
 from backend.store.admin_sessions import IDLE_MS, create_session, end_session, load_session
-from backend.web.admin.csrf import (FIELD, check_form_token, check_session_token, same_origin,
-                                    sign_form_token)
+from backend.web.admin.csrf import FIELD, check_form_token, check_session_token, same_origin, sign_form_token
 from backend.web.admin.render import error_page, page, redirect
 from backend.web.http import services
 

@@ -12,8 +12,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.store.item_search import PAGE_SIZE, search_items
 from backend.store.importer import ImportFileError, import_items
+from backend.store.item_search import PAGE_SIZE, search_items
 from backend.store.items import set_available
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url

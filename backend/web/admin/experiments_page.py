@@ -13,26 +13,10 @@ from starlette.responses import Response
 
 from backend.algorithms import ARM_CHOICES
 from backend.experiments.attribution import ExperimentSessions, collect
-from backend.experiments.report import (
-    METHOD,
-    METRIC_BY_NAME,
-    METRICS,
-    report_csv,
-    report_from_sessions,
-    series_csv,
-    series_from_sessions,
-)
-from backend.store.experiments import (
-    TRANSITIONS,
-    Arm,
-    ExperimentError,
-    ExperimentInfo,
-    change_status,
-    create_experiment,
-    delete_experiment,
-    get_experiment,
-    list_experiments,
-)
+from backend.experiments.report import (METHOD, METRIC_BY_NAME, METRICS, report_csv, report_from_sessions, series_csv,
+                                        series_from_sessions)
+from backend.store.experiments import (TRANSITIONS, Arm, ExperimentError, ExperimentInfo, change_status,
+                                       create_experiment, delete_experiment, get_experiment, list_experiments)
 from backend.store.placements import list_placements
 from backend.web.admin.auth import admin_view
 from backend.web.admin.charts import uplift_chart

@@ -8,11 +8,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.clock import now_ms
 from backend.server_metrics import histogram_quantile
 from backend.store import traffic as figures
-from backend.store.runs import active_run
-from backend.clock import now_ms
 from backend.store.items import count_items
+from backend.store.runs import active_run
 from backend.store.trained_models import list_models
 from backend.web.admin.auth import admin_view
 from backend.web.admin.charts import bar_chart, stacked_bar

@@ -13,15 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.algorithms import ALGORITHMS, LABELS
-from backend.store.placements import (
-    MAX_N,
-    PAGE_KINDS,
-    PlacementConfig,
-    PlacementError,
-    delete_placement,
-    list_placements,
-    save_placement,
-)
+from backend.store.placements import (MAX_N, PAGE_KINDS, PlacementConfig, PlacementError, delete_placement,
+                                      list_placements, save_placement)
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url
 from backend.web.http import problem, services

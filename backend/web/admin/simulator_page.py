@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.store.item_search import search_items
 from backend.serving.recommender import RecRequest, recommend
-from backend.store.tables import ID_MAX
+from backend.store.item_search import search_items
 from backend.store.placements import default_placement, list_placements
+from backend.store.tables import ID_MAX
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import page, site_or_404, site_url
 from backend.web.http import services

@@ -8,13 +8,13 @@ import time
 import pytest
 from sqlalchemy import func, select, update
 
-from backend.publishing import publish_artifact
 from backend.experiments.assignment import RunningExperiment
 from backend.experiments.report import CSV_COLUMNS, METRICS
+from backend.publishing import publish_artifact
 from backend.store.experiments import get_experiment, list_experiments
 from backend.store.items import clean_item, upsert_items
-from backend.store.tables import Experiment, ServedList
 from backend.store.placements import PlacementConfig, save_placement
+from backend.store.tables import Experiment, ServedList
 from tests.experiments.test_assignment import session_ids
 from tests.kernels.random_model import save_random_gru4rec
 

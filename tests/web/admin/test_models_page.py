@@ -8,8 +8,8 @@ from backend.store.schedules import get_schedule
 from backend.store.sites import create_site
 from backend.store.trained_models import list_models, live_models, register_model
 from tests.kernels.random_model import save_random_gru4rec
-from tests.support.visits import seed_visits
 from tests.support.training import TINY
+from tests.support.visits import seed_visits
 
 
 def _wait_for_run(admin, url, timeout=120.0):

@@ -3,8 +3,8 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from backend.app import create_app
-from backend.store.tables import ServedList
 from backend.store.placements import list_placements
+from backend.store.tables import ServedList
 from tests.web.admin.conftest import another_browser, log_in
 
 FORM = {"name": "next", "page_kind": "product", "algorithm": "gru4rec_next", "n": "6",

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 
 from backend.publishing import publish_artifact
 from backend.store.items import clean_item, upsert_items
-from backend.store.tables import Event, ServedList
 from backend.store.placements import PlacementConfig, save_placement
+from backend.store.tables import Event, ServedList
 from tests.kernels.random_model import save_random_gru4rec
 
 N = 30

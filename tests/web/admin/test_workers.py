@@ -6,9 +6,9 @@ import time
 import httpx
 import pytest
 
+from backend.simulation.server import ServerProcess
 from backend.store.db import make_engine
 from backend.store.sites import create_site
-from backend.simulation.server import ServerProcess
 from tests.web.admin.conftest import PASSWORD, form_token
 
 pytestmark = pytest.mark.slow
