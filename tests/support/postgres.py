@@ -2,10 +2,12 @@
 local port, removed on stop. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user."""
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -58,12 +60,53 @@ class PostgresServer:
                 f"-c shared_buffers=128MB")
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._opts = opts
+        self.restart()
+        return self
+
+    def restart(self) -> "PostgresServer":
+        """Start the initialised server again (after ``halt``)."""
+        opts = self._opts
         r = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l",
                       str(self.root / "server.log"), "-w", "-t", "60", "start")
         if r.returncode:
             log = (self.root / "server.log").read_text()[-800:] if (self.root / "server.log").exists() else ""
             raise PostgresUnavailable(f"pg_ctl start failed: {r.stderr.strip()[-300:]} {log}")
         return self
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown: clients are disconnected), keeping its data for ``restart``."""
+        r = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        if r.returncode:
+            raise PostgresUnavailable(f"pg_ctl stop failed: {r.stderr.strip()[-300:]}")
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (backends, background workers)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    stat = (proc / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(proc.name))
+        return [postmaster, *children]
+
+    @contextlib.contextmanager
+    def paused(self):
+        """SIGSTOP the server and every backend (a hung database: connections open, nothing answers); SIGCONT
+        on the way out, whatever happened."""
+        pids = self.pids()
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+            yield
+        finally:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
