@@ -13,7 +13,9 @@ from backend.logs import configure
 from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
+from backend.store.db import DatabaseError
 from backend.web import admin, demo_site, events_api, items_api, ops, recommend, widget
+from backend.web.http import database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await svc.stop()
 
     return Starlette(routes=routes(), middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
-                     lifespan=lifespan)
+                     exception_handlers={DatabaseError: database_unavailable}, lifespan=lifespan)
 
 
 def app_from_env() -> Starlette:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName",
                                                                          "color_message"}
@@ -47,3 +48,27 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
     access.propagate = False
     access.disabled = True
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+
+
+class FaultLog:
+    """Logs a fault once per fault period, not once per failed attempt: the first failure is logged (with its
+    traceback), the following ones are only counted, and the first success after them logs the recovery."""
+
+    def __init__(self, logger: logging.Logger, what: str):
+        self._log, self._what = logger, what
+        self._lock = threading.Lock()
+        self.failures = 0          # failed attempts in the current fault period (0: healthy)
+
+    def failed(self, exc: BaseException, **extra) -> None:
+        with self._lock:
+            self.failures += 1
+            first = self.failures == 1
+        if first:
+            self._log.error("%s failed: %s", self._what, exc.__class__.__name__, exc_info=exc,
+                            extra={**extra, "error": str(exc)[:300]})
+
+    def succeeded(self) -> None:
+        with self._lock:
+            failures, self.failures = self.failures, 0
+        if failures:
+            self._log.warning("%s recovered", self._what, extra={"failed_attempts": failures})

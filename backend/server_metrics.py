@@ -25,6 +25,14 @@ class Metrics:
         self.items_written = Counter("upnext_catalog_items_written", "Items upserted through the API",
                                      registry=r)
         self.events_purged = Counter("upnext_events_purged", "Events deleted by retention", registry=r)
+        self.served_purged = Counter("upnext_served_lists_purged", "Served recommendation lists deleted by "
+                                     "retention", registry=r)
+        self.served_dropped = Counter("upnext_served_lists_dropped", "Served recommendation lists not recorded "
+                                      "(their writer's queue was full: the database is slow or down)", registry=r)
+        self.recommendations_limited = Counter("upnext_recommendations_rate_limited", "Recommendation requests "
+                                               "refused with 429 (UPNEXT_RATE_KEY_RECOMMENDATIONS)", registry=r)
+        self.database_unavailable = Counter("upnext_database_unavailable", "Requests answered 503 because the "
+                                            "database could not answer", ["route"], registry=r)
         self.recommendations = Counter("upnext_recommendations", "Answers of GET /v1/recommendations, by "
                                        "placement, algorithm and fallback reason ('none': the algorithm alone)",
                                        ["placement", "algorithm", "fallback"], registry=r)

@@ -1,31 +1,43 @@
 """The server's long-lived components, built at start-up and stopped at shutdown by the app's lifespan, and the
-background loops they need (retention, catalogue and model refresh). Nothing here exists at import time."""
+background loops they need (retention, refresh of keys, placements, experiments, catalogues and models, the
+database health check). Nothing here exists at import time.
+
+Requests never wait on the database for what can be kept in memory: keys and origins, placements, running
+experiments and catalogues are loaded at start-up and refreshed by background loops here; when a refresh fails,
+the last copy keeps being served and the fault is logged once, not once per round."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from backend.experiments.directory import ExperimentDirectory
+from backend.logs import FaultLog
 from backend.ratelimit import RateLimiter
 from backend.retraining.runtime import AdminRuntime
 from backend.server_metrics import Metrics
 from backend.serving.item_metadata import CatalogCache
 from backend.serving.registry import ModelRegistry
 from backend.settings import Settings
-from backend.store.db import Engine, check_current, engine_from_settings
+from backend.store.db import (Engine, check_current, engine_from_settings, request_engine_from_settings,
+                              write_heartbeat)
 from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
 from backend.store.placements import PlacementDirectory
-from backend.store.retention import purge_events
+from backend.store.retention import purge_events, purge_served_lists
 from backend.store.sites import SiteDirectory, SiteInfo
+from backend.web.http import request_faults
 from backend.store.tables import VIEW_LIKE
 
 log = logging.getLogger(__name__)
 
 CATALOG_POLL_S = 1.0
 MODEL_POLL_S = 2.0
+SITES_POLL_S = 0.2        # how often the key directory looks whether a reload is due (a miss, its age)
+DIRECTORY_POLL_S = 2.0    # placements and running experiments
+HEALTH_POLL_S = 1.0       # the health check's heartbeat write
 # Threads answering recommendations: kernels release the GIL, and requests waiting together are scored in one
 # pass (serving/batching.py), so more threads than cores let passes fill up under load.
 REC_THREADS = 16
@@ -35,13 +47,15 @@ REC_THREADS = 16
 class Services:
     """Everything a request handler may use."""
     settings: Settings
-    engine: Engine
+    engine: Engine                       # background work, admin pages
+    request_engine: Engine               # writes requests wait for, and the health check: short timeouts
     metrics: Metrics
     sites: SiteDirectory
     writer: GroupCommitWriter            # events: a 202 waits for their commit
     served: GroupCommitWriter            # served recommendation lists: recorded without waiting
     key_limiter: RateLimiter
     session_limiter: RateLimiter
+    rec_limiter: RateLimiter             # recommendation requests per key
     catalog: CatalogCache
     placements: PlacementDirectory
     experiments: ExperimentDirectory     # the running experiment of each placement (arm assignment)
@@ -52,6 +66,11 @@ class Services:
     event_listeners: list[Callable] = field(default_factory=list)
     background: list[asyncio.Task] = field(default_factory=list)
     admin: "AdminRuntime | None" = None  # training runs, retraining schedule, settings overrides
+    # the health check (a committed heartbeat write, in the background): monotonic time of the last success,
+    # of the start of the check in progress (None: none running), and the last error (None: the last one passed)
+    health_ok_at: float = float("-inf")
+    health_since: float | None = None
+    health_error: str | None = None
 
     # ------------------------------------------------------------------ life cycle
 
@@ -59,14 +78,18 @@ class Services:
     def build(cls, settings: Settings, metrics: Metrics) -> "Services":
         engine = engine_from_settings(settings)
         check_current(engine)
-        writer = events_writer(engine, interval_s=settings.commit_interval_ms / 1000,
+        request_engine = request_engine_from_settings(settings)
+        writer = events_writer(request_engine, interval_s=settings.commit_interval_ms / 1000,
                                max_batch=settings.commit_max_events, max_pending=settings.max_pending_events,
-                               on_commit=metrics.on_commit)
-        served = served_lists_writer(engine, interval_s=0.05, max_batch=5000, max_pending=100_000)
-        svc = cls(settings=settings, engine=engine, metrics=metrics, sites=SiteDirectory(engine), writer=writer,
-                  served=served,
+                               on_commit=metrics.on_commit, timeout_s=settings.db_request_timeout_s)
+        # nobody waits for served lists: a full queue (the database slow or down) drops new ones, counted
+        served = served_lists_writer(request_engine, interval_s=0.05, max_batch=5000,
+                                     max_pending=settings.max_pending_served, timeout_s=settings.db_request_timeout_s)
+        svc = cls(settings=settings, engine=engine, request_engine=request_engine, metrics=metrics,
+                  sites=SiteDirectory(engine), writer=writer, served=served,
                   key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
                   session_limiter=RateLimiter(settings.rate_session_events, 4 * settings.rate_session_events),
+                  rec_limiter=RateLimiter(settings.rate_key_recommendations, 2 * settings.rate_key_recommendations),
                   catalog=CatalogCache(engine), placements=PlacementDirectory(engine),
                   experiments=ExperimentDirectory(engine),
                   models=ModelRegistry(settings.state_mb << 20, item_matrix=settings.item_matrix),
@@ -77,15 +100,25 @@ class Services:
         return svc
 
     async def start(self) -> None:
+        # what requests read from memory, loaded before the first request (the database must answer at start-up)
         self.sites.reload()
+        await asyncio.to_thread(self._load_directories)
+        try:
+            await self._check_health()
+        except Exception as exc:  # the server starts; /healthz says 503 until a check passes
+            log.error("database health check failed at start-up: %s", exc.__class__.__name__,
+                      extra={"error": self.health_error})
         # Live models are loaded and their kernels compiled before the first request is accepted, and so are
         # their sites' catalogues and masks: the first visitors after a restart wait for nothing.
         await asyncio.to_thread(self._sync_and_warm)
         await self.writer.start()
         await self.served.start()
         for name, period, work in (("retention", self.settings.purge_interval_s, self._purge),
+                                   ("sites-refresh", SITES_POLL_S, self._refresh_sites),
+                                   ("directories-refresh", DIRECTORY_POLL_S, self._refresh_directories),
                                    ("catalog-refresh", CATALOG_POLL_S, self._refresh_catalogs),
-                                   ("model-sync", MODEL_POLL_S, self._sync_models)):
+                                   ("model-sync", MODEL_POLL_S, self._sync_models),
+                                   ("health-check", HEALTH_POLL_S, self._check_health)):
             self.background.append(asyncio.create_task(_every(period, work, name), name=name))
         await self.admin.start()
 
@@ -100,15 +133,58 @@ class Services:
         self.rec_pool.shutdown(wait=True)
         self.state_pool.shutdown(wait=True)
         self.engine.dispose()
+        self.request_engine.dispose()
         log.info("upnext stopped", extra={"drained_events": pending})
 
     # ------------------------------------------------------------------ background work
 
     async def _purge(self) -> None:
-        n = await asyncio.to_thread(purge_events, self.engine, self.settings.retention_days)
+        days = self.settings.retention_days
+        n = await asyncio.to_thread(purge_events, self.engine, days)
+        served = await asyncio.to_thread(purge_served_lists, self.engine, days)
         self.metrics.events_purged.inc(n)
-        if n:
-            log.info("retention purge", extra={"deleted": n, "days": self.settings.retention_days})
+        self.metrics.served_purged.inc(served)
+        if n or served:
+            log.info("retention purge", extra={"deleted": n, "served_lists_deleted": served, "days": days})
+
+    def _load_directories(self) -> None:
+        self.placements.refresh()
+        self.experiments.refresh()
+        self.catalog.refresh()
+
+    async def _refresh_sites(self) -> None:
+        """Keys and origins: reloaded when due (age, or a lookup that missed); never by a request."""
+        await asyncio.to_thread(self.sites.refresh_if_due)
+
+    async def _refresh_directories(self) -> None:
+        await asyncio.to_thread(self.placements.refresh)
+        await asyncio.to_thread(self.experiments.refresh)
+
+    async def _check_health(self) -> None:
+        """Commit a heartbeat write (a read alone passes while writes fail: disk full, read-only). /healthz
+        answers from what this found, so an anonymous client never makes the server touch the database."""
+        self.health_since = time.monotonic()
+        try:
+            await asyncio.to_thread(write_heartbeat, self.request_engine)
+        except Exception as exc:
+            self.health_error = f"{exc.__class__.__name__}: {exc}"[:500]
+            raise
+        else:
+            self.health_error = None
+            self.health_ok_at = time.monotonic()
+            request_faults.succeeded()      # the next database fault a request sees is logged again
+        finally:
+            self.health_since = None
+
+    def healthy(self) -> bool:
+        """The last health check passed, none has been running for longer than the request timeout, and the last
+        success is recent."""
+        now, timeout = time.monotonic(), self.settings.db_request_timeout_s
+        if self.health_error is not None:
+            return False
+        if self.health_since is not None and now - self.health_since > timeout:
+            return False
+        return now - self.health_ok_at <= 2 * HEALTH_POLL_S + timeout
 
     async def _refresh_catalogs(self) -> None:
         """Notice catalogue writes made by other processes (their version bump) within about a second."""
@@ -122,7 +198,7 @@ class Services:
         for site_id in self.models.sync(self.engine):
             model = self.models.get(site_id)
             if model is not None:           # the mask a request builds on its first use of this model
-                self.catalog.snapshot(site_id).mask_for(model.model_id, model.engine.item_ids)
+                self.catalog.load(site_id).mask_for(model.model_id, model.engine.item_ids)
 
     def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
         """View-like events move the session's in-memory state at once (when this process holds it)."""
@@ -147,9 +223,12 @@ def _advance(model, session: str, items: list[str]) -> None:
 
 
 async def _every(period: float, work: Callable[[], Awaitable[None]], name: str) -> None:
+    faults = FaultLog(log, f"background task {name}")
     while True:
         await asyncio.sleep(period)
         try:
             await work()
-        except Exception:  # a failed round is retried next period; it must never stop the server
-            log.exception("background task failed", extra={"task": name})
+        except Exception as exc:  # a failed round is retried next period; it must never stop the server
+            faults.failed(exc, task=name)     # logged once per fault period, not every round
+        else:
+            faults.succeeded()

@@ -49,6 +49,19 @@ class Settings:
     rate_key_events: float = _spec(20_000.0, "events per second one key may send (burst: 2 s)", lo=1, hi=1e9)
     rate_session_events: float = _spec(50.0, "events per second one session may send (burst: 4 s)",
                                        lo=1, hi=1e9)
+    rate_key_recommendations: float = _spec(1000.0, "recommendation requests per second one key may make "
+                                                   "(burst: 2 s); over it: 429 with Retry-After", lo=1, hi=1e9)
+    max_pending_served: int = _spec(10_000, "served recommendation lists waiting for commit; beyond it new ones "
+                                            "are dropped (counted in upnext_served_lists_dropped_total)",
+                                    lo=100, hi=10_000_000)
+    db_connect_timeout_s: float = _spec(5.0, "longest wait for a database connection (PostgreSQL connect, "
+                                             "connection pool)", lo=1, hi=600)
+    db_statement_timeout_s: float = _spec(60.0, "longest database statement (PostgreSQL statement_timeout, "
+                                                "SQLite wait for a lock) of background work and commands",
+                                          lo=1, hi=86400)
+    db_request_timeout_s: float = _spec(2.0, "longest wait of a request for the database (the commit of its "
+                                             "events, the health check); then 503 with Retry-After",
+                                        lo=0.1, hi=600)
     log_level: str = _spec("INFO", "logging level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = _spec("text", "log lines as key=value text or JSON", choices=("text", "json"))
 

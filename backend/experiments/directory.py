@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from backend.experiments.assignment import RunningExperiment
 from backend.store.db import Engine
@@ -10,26 +9,35 @@ from backend.store.experiments import running_experiments
 
 
 class ExperimentDirectory:
-    """The running experiment of each placement, from memory; reloaded every ``refresh_s`` (changes made by
-    another process show within that time) and at once after ``invalidate``. A lookup is a dict access."""
+    """The running experiment of each placement, from memory only: a lookup is a dict access and never touches
+    the database. ``refresh`` (the background task, every ``refresh_s``) reloads every site, so changes made by
+    another process show within that time; ``invalidate`` reloads a site at once after this process's own
+    change. While the database cannot answer, the last experiments loaded keep being served."""
 
     def __init__(self, engine: Engine, *, refresh_s: float = 2.0):
-        self._engine, self._refresh_s = engine, refresh_s
-        self._cache: dict[int, tuple[float, dict[str, RunningExperiment]]] = {}
+        self._engine, self.refresh_s = engine, refresh_s
+        self._cache: dict[int, dict[str, RunningExperiment]] = {}
         self._lock = threading.Lock()
 
     def running(self, site_id: int, placement: str) -> RunningExperiment | None:
-        loaded = self._cache.get(site_id)
-        if loaded is None or time.monotonic() - loaded[0] > self._refresh_s:
-            running = {e.placement: RunningExperiment(e.id, e.salt, e.arms)
-                       for e in running_experiments(self._engine, site_id)}
-            with self._lock:
-                self._cache[site_id] = loaded = (time.monotonic(), running)
-        return loaded[1].get(placement)
+        return self._cache.get(site_id, {}).get(placement)
+
+    def refresh(self) -> None:
+        loaded = self._load(None)
+        with self._lock:
+            self._cache = loaded
 
     def invalidate(self, site_id: int | None = None) -> None:
+        """Reload ``site_id`` (None: every site) now."""
+        if site_id is None:
+            self.refresh()
+            return
+        loaded = self._load(site_id)
         with self._lock:
-            if site_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(site_id, None)
+            self._cache = {**self._cache, site_id: loaded.get(site_id, {})}
+
+    def _load(self, site_id: int | None) -> dict[int, dict[str, RunningExperiment]]:
+        out: dict[int, dict[str, RunningExperiment]] = {}
+        for e in running_experiments(self._engine, site_id):
+            out.setdefault(e.site_id, {})[e.placement] = RunningExperiment(e.id, e.salt, e.arms)
+        return out

@@ -7,6 +7,7 @@ import logging
 from typing import Callable
 
 from backend.access.credentials import ensure_setup_code
+from backend.logs import FaultLog
 from backend.retraining.scheduler import Scheduler
 from backend.retraining.supervisor import RunSupervisor
 from backend.store.app_settings import SettingsPoller, apply_state_budget
@@ -53,9 +54,12 @@ class AdminRuntime:
 
 
 async def _every(period: float, work: Callable[[], object], name: str) -> None:
+    faults = FaultLog(log, f"background task {name}")
     while True:
         await asyncio.sleep(period)
         try:
             await asyncio.to_thread(work)
-        except Exception:  # a failed round is retried next period; it must never stop the server
-            log.exception("background task failed", extra={"task": name})
+        except Exception as exc:  # a failed round is retried next period; it must never stop the server
+            faults.failed(exc, task=name)     # logged once per fault period (the database down), not every round
+        else:
+            faults.succeeded()

@@ -89,18 +89,24 @@ class CatalogSnapshot:
 
 
 class CatalogCache:
-    """Snapshots per site. ``snapshot`` reads memory only after the first load; ``refresh`` (called by a
-    background task every second, and after this process's own writes) reloads the sites whose version moved."""
+    """Snapshots per site. ``snapshot`` reads memory only: it never touches the database, so answers go on while
+    the database cannot answer. ``refresh`` (at start-up, every second from a background task, and after this
+    process's own writes) loads every site whose catalogue version moved, new sites included; until a site's
+    first load, its snapshot is empty (every item of its model may be recommended, without metadata)."""
 
     def __init__(self, engine):
         self._engine = engine
         self._snapshots: dict[int, CatalogSnapshot] = {}
         self._lock = threading.Lock()
-        # one load at a time: the first requests after a start arrive together, and each loading the whole
-        # catalogue (43k items: 0.3 s of CPU) made the first of them wait for seconds
+        # one load at a time: a refresh and a model warm-up may ask for the same site together
         self._load_lock = threading.Lock()
 
     def snapshot(self, site_id: int) -> CatalogSnapshot:
+        snap = self._snapshots.get(site_id)
+        return snap if snap is not None else CatalogSnapshot(site_id, -1, {}, [])
+
+    def load(self, site_id: int) -> CatalogSnapshot:
+        """The site's snapshot, loaded from the database first when this process has none (background work)."""
         snap = self._snapshots.get(site_id)
         if snap is None:
             with self._load_lock:
@@ -110,12 +116,13 @@ class CatalogCache:
         return snap
 
     def refresh(self) -> int:
-        """Reload every cached site whose catalogue changed; returns how many were reloaded."""
+        """Load every site whose catalogue changed or was never loaded; returns how many were loaded."""
         with self._load_lock:
             versions = self._versions()
-            stale = [sid for sid, snap in self._snapshots.items() if versions.get(sid, -1) != snap.version]
+            stale = [sid for sid, version in versions.items()
+                     if sid not in self._snapshots or self._snapshots[sid].version != version]
             for site_id in stale:
-                self._load(site_id, versions.get(site_id, 0))
+                self._load(site_id, versions[site_id])
         return len(stale)
 
     def _versions(self) -> dict[int, int]:

@@ -39,7 +39,8 @@ from backend.training import train_bundle
 PLACEMENT = "simulated"
 CATALOGUE_CHUNK = 5_000
 # the server's settings over the environment's: the visitors are many on one address, no rate limit applies
-SERVER_ENV = {"UPNEXT_LOG_LEVEL": "WARNING", "UPNEXT_RATE_KEY_EVENTS": "1e9", "UPNEXT_RATE_SESSION_EVENTS": "1e9"}
+SERVER_ENV = {"UPNEXT_LOG_LEVEL": "WARNING", "UPNEXT_RATE_KEY_EVENTS": "1e9", "UPNEXT_RATE_SESSION_EVENTS": "1e9",
+              "UPNEXT_RATE_KEY_RECOMMENDATIONS": "1e9"}
 
 
 class SimulationError(UpnextError):

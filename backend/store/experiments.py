@@ -143,11 +143,13 @@ def list_experiments(engine: Engine, site_id: int, placement: str | None = None)
     return [_info(r) for r in rows]
 
 
-def running_experiments(engine: Engine, site_id: int) -> list[ExperimentInfo]:
-    """The site's running experiments (at most one per placement)."""
+def running_experiments(engine: Engine, site_id: int | None) -> list[ExperimentInfo]:
+    """The site's running experiments (at most one per placement); ``None``: those of every site."""
+    query = select(Experiment).where(Experiment.status == "running")
+    if site_id is not None:
+        query = query.where(Experiment.site_id == site_id)
     with engine.connect() as conn:
-        rows = conn.execute(select(Experiment).where(Experiment.site_id == site_id,
-                                                     Experiment.status == "running")).all()
+        rows = conn.execute(query).all()
     return [_info(r) for r in rows]
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from dataclasses import asdict, dataclass, field, replace
 
 from sqlalchemy import Engine, delete, select
@@ -93,26 +92,43 @@ def _config(row) -> PlacementConfig:
                            same_category=row.same_category, fallback=tuple(row.fallback or ()))
 
 
+def all_placements(engine: Engine, site_id: int | None = None) -> dict[int, dict[str, PlacementConfig]]:
+    """site id -> name -> settings, of every site (or of ``site_id`` alone), in one query."""
+    query = select(Placement)
+    if site_id is not None:
+        query = query.where(Placement.site_id == site_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    out: dict[int, dict[str, PlacementConfig]] = {} if site_id is None else {site_id: {}}
+    for r in rows:
+        out.setdefault(r.site_id, {})[r.name] = _config(r)
+    return out
+
+
 class PlacementDirectory:
-    """Placement settings per site, from memory; reloaded every ``refresh_s`` (changes made in another process
-    show within that time) and at once after ``invalidate``."""
+    """Placement settings per site, from memory only: ``get`` never touches the database (a site nothing was
+    loaded for gets the defaults). ``refresh`` (the background task, every ``refresh_s``) reloads every site, so
+    changes made in another process show within that time; ``invalidate`` reloads a site at once after this
+    process's own change. While the database cannot answer, the last settings loaded keep being served."""
 
     def __init__(self, engine: Engine, *, refresh_s: float = 2.0):
-        self._engine, self._refresh_s = engine, refresh_s
-        self._cache: dict[int, tuple[float, dict[str, PlacementConfig]]] = {}
+        self._engine, self.refresh_s = engine, refresh_s
+        self._cache: dict[int, dict[str, PlacementConfig]] = {}
         self._lock = threading.Lock()
 
     def get(self, site_id: int, name: str) -> PlacementConfig:
-        loaded = self._cache.get(site_id)
-        if loaded is None or time.monotonic() - loaded[0] > self._refresh_s:
-            configs = {c.name: c for c in list_placements(self._engine, site_id)}
-            with self._lock:
-                self._cache[site_id] = loaded = (time.monotonic(), configs)
-        return loaded[1].get(name) or default_placement(name)
+        return self._cache.get(site_id, {}).get(name) or default_placement(name)
+
+    def refresh(self) -> None:
+        loaded = all_placements(self._engine)
+        with self._lock:
+            self._cache = loaded
 
     def invalidate(self, site_id: int | None = None) -> None:
+        """Reload ``site_id`` (None: every site) now."""
+        if site_id is None:
+            self.refresh()
+            return
+        loaded = all_placements(self._engine, site_id)
         with self._lock:
-            if site_id is None:
-                self._cache.clear()
-            else:
-                self._cache.pop(site_id, None)
+            self._cache = {**self._cache, **loaded}

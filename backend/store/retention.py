@@ -1,10 +1,11 @@
-"""Retention: events older than the configured number of days are deleted, in small transactions."""
+"""Retention: events and served recommendation lists (they carry session ids too) older than the configured
+number of days are deleted, in small transactions."""
 from __future__ import annotations
 
 from sqlalchemy import Engine, delete, select
 
 from backend.clock import now_ms
-from backend.store.tables import Event
+from backend.store.tables import Event, ServedList, Site
 
 DAY_MS = 86_400_000
 CHUNK = 20_000
@@ -24,3 +25,22 @@ def purge_events(engine: Engine, retention_days: int, *, now: int | None = None)
         total += n
         if n < CHUNK:
             return total
+
+
+def purge_served_lists(engine: Engine, retention_days: int, *, now: int | None = None) -> int:
+    """Delete served lists older than ``retention_days``, site by site (through their (site, served) index), in
+    chunks of at most CHUNK rows; returns how many were deleted."""
+    cutoff = (now if now is not None else now_ms()) - retention_days * DAY_MS
+    with engine.connect() as conn:
+        site_ids = conn.execute(select(Site.id)).scalars().all()
+    total = 0
+    for site_id in site_ids:
+        while True:
+            with engine.begin() as conn:
+                recs = (select(ServedList.rec).where(ServedList.site_id == site_id, ServedList.served_ms < cutoff)
+                        .limit(CHUNK).scalar_subquery())
+                n = conn.execute(delete(ServedList).where(ServedList.rec.in_(recs))).rowcount
+            total += n
+            if n < CHUNK:
+                break
+    return total

@@ -129,10 +129,13 @@ def sites_by_name(engine: Engine, names) -> dict[str, tuple[int, str]]:
 
 
 class SiteDirectory:
-    """Key -> site lookups for every request, from memory.
+    """Key -> site lookups for every request, from memory only: a lookup never touches the database.
 
-    The table is reloaded at most once per ``refresh_s`` and on a miss (so a new or rotated key works
-    within a second), but a flood of unknown keys costs at most one query per ``miss_reload_s``.
+    ``reload`` reads the table: at start-up, after this process's own changes, and from the background task
+    that calls ``refresh_if_due`` (every ``refresh_s``, and early after a lookup missed, so a key created or
+    rotated by another process works within about ``miss_reload_s``). A flood of unknown keys costs at most one
+    query per ``miss_reload_s``, run in the background; while the database cannot answer, the last table loaded
+    keeps being served.
     """
 
     def __init__(self, engine: Engine, *, refresh_s: float = 30.0, miss_reload_s: float = 1.0):
@@ -142,6 +145,8 @@ class SiteDirectory:
         self._by_secret: dict[str, SiteInfo] = {}
         self._origins: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
+        self._tried_at = float("-inf")
+        self._missed = False
         self._lock = threading.Lock()
 
     def reload(self) -> None:
@@ -158,25 +163,37 @@ class SiteDirectory:
             self._origins = frozenset(o for s in by_pk.values() for o in s.origins)
             self._loaded_at = time.monotonic()
 
-    def _get(self, table: str, key: str) -> SiteInfo | None:
-        age = time.monotonic() - self._loaded_at
-        hit = getattr(self, table).get(key)
-        if (hit is None and age > self._miss_reload_s) or age > self._refresh_s:
-            self.reload()
-            hit = getattr(self, table).get(key)
+    def refresh_if_due(self) -> bool:
+        """Reload when the table is older than ``refresh_s`` or a lookup missed since the last attempt, at most
+        once per ``miss_reload_s`` (a failed attempt too). True when it reloaded; raises what ``reload`` raises
+        (the last table stays in use)."""
+        now = time.monotonic()
+        if now - self._tried_at < self._miss_reload_s:
+            return False
+        if not self._missed and now - self._loaded_at <= self._refresh_s:
+            return False
+        self._tried_at, self._missed = now, False
+        self.reload()
+        return True
+
+    def _get(self, table: dict[str, SiteInfo], key: str) -> SiteInfo | None:
+        hit = table.get(key)
+        if hit is None:
+            self._missed = True          # the background task reloads soon; this request is answered now
         return hit
 
     def by_publishable_key(self, key: str) -> SiteInfo | None:
-        return self._get("_by_pk", key)
+        return self._get(self._by_pk, key)
 
     def by_secret_key(self, key: str) -> SiteInfo | None:
-        return self._get("_by_secret", hash_secret(key))
+        return self._get(self._by_secret, hash_secret(key))
 
     def by_id(self, site_id: int) -> SiteInfo | None:
         return next((s for s in self._by_pk.values() if s.id == site_id), None)
 
     def any_site_allows(self, origin: str) -> bool:
         """For CORS preflights, which carry no key: is the origin allowed for some site?"""
-        if time.monotonic() - self._loaded_at > self._miss_reload_s:
-            self.reload()
-        return "*" in self._origins or origin in self._origins
+        allowed = "*" in self._origins or origin in self._origins
+        if not allowed:
+            self._missed = True          # an origin added by another process shows after the next reload
+        return allowed

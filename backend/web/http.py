@@ -1,11 +1,20 @@
-"""Small HTTP helpers shared by the handlers: fast JSON replies, bounded body reads, CORS headers."""
+"""Small HTTP helpers shared by the handlers: fast JSON replies, bounded body reads, CORS headers, and the reply
+to a database fault (503 with Retry-After, CORS for an allowed origin, no traceback per request)."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+
+from backend.logs import FaultLog
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_DB_S = 5
+# a database fault seen by requests is logged once (with its traceback) until the health check passes again
+request_faults = FaultLog(log, "request: database")
 
 
 class BodyTooLarge(Exception):
@@ -51,3 +60,16 @@ def cors_headers(origin: str | None, methods: str = "GET, POST, OPTIONS") -> dic
 def services(request: Request):
     """The app's long-lived components (engine, writer, directories...), created by its lifespan."""
     return request.app.state.services
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The app's handler of ``DatabaseError`` (store/db.py) raised by any handler: a clean 503 with Retry-After,
+    readable by a page of an allowed origin (origins are checked from memory), logged once per fault period."""
+    svc = services(request)
+    request_faults.failed(exc, route=request.url.path[:100])
+    route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+    svc.metrics.database_unavailable.labels(route).inc()
+    origin = request.headers.get("origin")
+    headers = cors_headers(origin) if origin and svc.sites.any_site_allows(origin) else {"Vary": "Origin"}
+    return problem(503, "the database cannot answer right now: retry later",
+                   headers={**headers, "Retry-After": str(RETRY_AFTER_DB_S)})

@@ -1,9 +1,14 @@
 """``GET /v1/recommendations`` (api.md): check the request, answer on a worker thread, attach catalogue metadata,
 give the answer a ``rec`` id and record the served list for attribution (written in batches, not waited for).
-A running experiment on the placement picks the arm that serves the session (backend/experiments/routing.py)."""
+A running experiment on the placement picks the arm that serves the session (backend/experiments/routing.py).
+
+Answering needs no database: keys, placements, experiments, catalogues and models are in memory, and a served
+list that cannot be queued (the database slow or down) is dropped and counted, never failing the answer. Each key
+may ask ``UPNEXT_RATE_KEY_RECOMMENDATIONS`` times a second (429 with Retry-After beyond)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
 
 from starlette.requests import Request
@@ -67,7 +72,13 @@ async def recommendations(request: Request) -> Response:
                        headers=cors_headers(origin) if origin and svc.sites.any_site_allows(origin) else None)
     if origin is not None and not site.allows_origin(origin):
         return problem(403, f"origin {origin[:200]} is not allowed for this key")
-    return await answer(request, site.id, {**cors_headers(origin), "Cache-Control": "no-store"})
+    headers = {**cors_headers(origin), "Cache-Control": "no-store"}
+    wait = svc.rec_limiter.take(key)
+    if wait:
+        svc.metrics.recommendations_limited.inc()
+        return problem(429, "too many recommendation requests for this key: slow down",
+                       headers={**headers, "Retry-After": str(max(1, math.ceil(wait)))})
+    return await answer(request, site.id, headers)
 
 
 async def answer(request: Request, site_id: int, headers: dict, *, record: bool = True) -> Response:
@@ -94,10 +105,12 @@ async def answer(request: Request, site_id: int, headers: dict, *, record: bool 
         items.append(meta.as_json() if meta is not None else {"id": item_id})
     arm = routing.arm.name if routing.arm else None
     if record:
-        svc.served.put_nowait([{"rec": rec, "site_id": site_id, "session": req.session, "placement": req.placement,
-                                "algorithm": ans.algorithm, "arm": arm,
-                                "experiment_id": routing.experiment_id if arm else None, "fallback": ans.fallback,
-                                "items": ans.item_ids, "served_ms": now_ms()}])
+        queued = svc.served.put_nowait([{"rec": rec, "site_id": site_id, "session": req.session,
+                                         "placement": req.placement, "algorithm": ans.algorithm, "arm": arm,
+                                         "experiment_id": routing.experiment_id if arm else None,
+                                         "fallback": ans.fallback, "items": ans.item_ids, "served_ms": now_ms()}])
+        if not queued:          # the writer is full or stopped: the answer still goes out, unrecorded
+            svc.metrics.served_dropped.inc()
         svc.metrics.recommendations.labels(req.placement if cfg.configured else "(unconfigured)", ans.algorithm,
                                            (ans.fallback or "none").split(":")[0]).inc()
     return json_response({"rec": rec, "placement": req.placement, "algorithm": ans.algorithm, "arm": arm,

@@ -122,11 +122,13 @@ def test_directory_caches_running_experiments_and_sees_changes(engine, site):
     assert directory.running(site, "p") is None
 
 
-def test_directory_reloads_after_its_refresh_period(engine, site):
+def test_directory_sees_changes_at_its_background_refresh_only(engine, site):
     directory = ExperimentDirectory(engine, refresh_s=0.0)
     exp = create_experiment(engine, site, "p", "x", ARMS)
     assert directory.running(site, "p") is None
     change_status(engine, exp.id, "start")
+    assert directory.running(site, "p") is None           # a lookup never reads the database
+    directory.refresh()                                     # the background task (services.py)
     assert directory.running(site, "p").id == exp.id
 
 

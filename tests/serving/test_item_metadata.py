@@ -42,14 +42,14 @@ def test_concurrent_first_requests_load_the_catalogue_once(engine, monkeypatch):
         time.sleep(0.05)                # long enough for every thread to arrive while it runs
         return real_load(site_id, version)
     monkeypatch.setattr(cache, "_load", slow_load)
-    snaps = _together(8, lambda: cache.snapshot(site))
+    snaps = _together(8, lambda: cache.load(site))
     assert loads == [site]
     assert all(s is snaps[0] for s in snaps) and len(snaps[0]) == 50
 
 
 def test_concurrent_mask_requests_build_the_masks_once(engine, monkeypatch):
     site = _shop(engine)
-    snap = CatalogCache(engine).snapshot(site)
+    snap = CatalogCache(engine).load(site)
     builds, real_build = [], snap._build_masks
 
     def slow_build(item_ids):
@@ -64,3 +64,15 @@ def test_concurrent_mask_requests_build_the_masks_once(engine, monkeypatch):
     assert known.sum() == 50 and available.sum() == 50 and (categories[50:] == -1).all()
     assert all(m[0] is available for m in masks)
     assert snap.category_code("model-1", "a") >= 0 and snap.category_code("model-1", "zzz") == -1
+
+
+def test_snapshots_come_from_memory_and_refresh_loads_new_and_changed_sites(engine):
+    cache = CatalogCache(engine)
+    site = _shop(engine, n=3)
+    assert len(cache.snapshot(site)) == 0                  # never loaded: empty, and no query on the request path
+    assert cache.refresh() == 1 and len(cache.snapshot(site)) == 3
+    assert cache.refresh() == 0
+    with engine.begin() as conn:
+        upsert_items(conn, site, [clean_item({"id": "new", "title": "New", "url": "/p/new"})])
+    assert len(cache.snapshot(site)) == 3                  # until the next refresh
+    assert cache.refresh() == 1 and cache.snapshot(site).get("new") is not None

@@ -33,6 +33,8 @@ def test_bad_origins_are_refused(origin):
 def test_directory_finds_keys_and_sees_rotation(engine):
     keys = create_site(engine, "shop", ["https://shop.example"])
     directory = SiteDirectory(engine, miss_reload_s=0)
+    assert directory.by_publishable_key(keys.publishable_key) is None    # lookups never read the database
+    directory.reload()
     site = directory.by_publishable_key(keys.publishable_key)
     assert site.name == "shop" and site.allows_origin("https://shop.example")
     assert not site.allows_origin("https://evil.example")
@@ -54,3 +56,29 @@ def test_set_origins_and_wildcard(engine):
     assert directory.any_site_allows("https://anything.example")
     with pytest.raises(SiteError):
         set_origins(engine, "nope", ["https://x.example"])
+
+
+def test_directory_refreshes_in_the_background_after_a_miss_at_most_once_per_period(engine):
+    directory = SiteDirectory(engine, refresh_s=3600, miss_reload_s=3600)
+    directory.reload()
+    assert not directory.refresh_if_due()                    # fresh, and nobody missed
+    keys = create_site(engine, "shop", ["https://shop.example"])
+    assert directory.by_publishable_key(keys.publishable_key) is None      # answered from memory: a miss
+    assert directory.refresh_if_due()                        # the background task reloads once...
+    assert directory.by_publishable_key(keys.publishable_key).name == "shop"
+    assert directory.by_publishable_key("pk_live_unknown") is None
+    assert not directory.refresh_if_due()                    # ...and not again within miss_reload_s
+
+
+def test_directory_keeps_serving_what_it_has_when_a_reload_fails(tmp_path, engine):
+    from backend.store.db import make_engine
+
+    keys = create_site(engine, "shop", [])
+    directory = SiteDirectory(engine, refresh_s=0, miss_reload_s=0)
+    directory.reload()
+    broken = make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")    # no tables: every query fails
+    directory._engine = broken
+    with pytest.raises(Exception):
+        directory.refresh_if_due()
+    assert directory.by_publishable_key(keys.publishable_key).name == "shop"
+    broken.dispose()

@@ -9,15 +9,25 @@ def test_healthz_reports_a_reachable_database(client):
     assert r.status_code == 200 and r.json()["status"] == "ok" and r.json()["database"] == "ok"
 
 
-def test_healthz_reports_an_unreachable_database(settings, monkeypatch):
-    with TestClient(create_app(settings)) as client:
-        engine = client.app.state.services.engine
+def test_healthz_reports_a_database_that_cannot_write(sqlite_url, tmp_path):
+    """A read would pass; the health check commits a write, and says only "error" to anonymous clients."""
+    import sqlite3
+    import time
 
-        def down(*a, **k):
-            raise ConnectionError("database went away")
-        monkeypatch.setattr(engine, "connect", down)
-        r = client.get("/healthz")
-    assert r.status_code == 503 and "went away" in r.json()["database"]
+    s = Settings.from_env({}, database_url=sqlite_url, data_dir=str(tmp_path / "var"), db_request_timeout_s="0.2")
+    with TestClient(create_app(s)) as client:
+        assert client.get("/healthz").status_code == 200
+        lock = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            deadline = time.monotonic() + 10
+            while (r := client.get("/healthz")).status_code == 200 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+    assert r.status_code == 503 and r.json() == {"status": "error", "database": "error"}
+    assert r.headers["retry-after"]
 
 
 def test_metrics_is_prometheus_text(client):

@@ -132,3 +132,20 @@ def test_start_up_loads_the_catalogue_and_masks_of_live_models(client, shop):
     assert snap is not None and len(snap) == N
     model = svc.models.get(shop.site_id)
     assert model.model_id in snap._masks
+
+
+def test_recommendations_are_rate_limited_per_key(settings, shop, engine):
+    """One site's flood is refused with 429 (Retry-After, readable by its page); another site's key is not."""
+    from backend.settings import Settings
+    from backend.store.sites import create_site
+
+    other = create_site(engine, "other", [])
+    s = Settings.from_env({}, **{**settings.__dict__, "rate_key_recommendations": 2})
+    with TestClient(create_app(s)) as client:
+        codes = [ask(client, shop) for _ in range(8)]                 # burst: 2 s of 2/s
+        assert [r.status_code for r in codes[:4]] == [200] * 4
+        limited = codes[-1]
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert limited.headers["access-control-allow-origin"] == ORIGIN
+        assert ask(client, other, origin=None).status_code == 200
+        assert "upnext_recommendations_rate_limited_total 4.0" in client.get("/metrics").text
