@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from backend.errors import UpnextError
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+# An array's name is a plain file name inside the artifact directory: "layer0.Wx", never a path, never "..".
+ARRAY_NAME = re.compile(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*")
 
 
 class ArtifactError(UpnextError):
@@ -74,8 +77,8 @@ def save_artifact(path: str | Path, manifest: dict[str, Any], arrays: dict[str, 
     if "format" not in manifest:
         raise ValueError("manifest needs a 'format'")
     for name in arrays:
-        if not name.replace(".", "").replace("_", "").isalnum():
-            raise ValueError(f"array name {name!r}: letters, digits, '.' and '_' only")
+        if not ARRAY_NAME.fullmatch(name):
+            raise ValueError(f"array name {name!r}: letters, digits, '_' and single inner dots only")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -105,9 +108,9 @@ def save_artifact(path: str | Path, manifest: dict[str, Any], arrays: dict[str, 
     return path
 
 
-def load_artifact(path: str | Path, *, mmap: bool = True, expect_format: str | None = None) -> Artifact:
-    """Read and check an artifact: manifest version, every listed array present with its shape and dtype,
-    floats finite. ``mmap`` maps arrays read-only, so worker processes share one copy in memory."""
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of the artifact at ``path``, checked for what every reader relies on: a JSON object of this
+    format version whose ``arrays`` maps plain file names (``ARRAY_NAME``) to {"shape": [...], "dtype": "..."}."""
     path = Path(path)
     try:
         manifest = json.loads((path / MANIFEST).read_text())
@@ -115,16 +118,41 @@ def load_artifact(path: str | Path, *, mmap: bool = True, expect_format: str | N
         raise ArtifactError(f"{path}: no {MANIFEST} (not a model artifact)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}/{MANIFEST} is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}/{MANIFEST}: cannot read ({exc})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("arrays"), dict):
         raise ArtifactError(f"{path}/{MANIFEST}: not an Upnext manifest")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(f"{path}: format version {manifest.get('format_version')!r}, this code reads "
                             f"{FORMAT_VERSION}")
+    for name, desc in manifest["arrays"].items():
+        if not ARRAY_NAME.fullmatch(name):
+            raise ArtifactError(f"{path}/{MANIFEST}: array name {name!r} is not a plain file name (letters, "
+                                "digits, '_' and inner dots)")
+        shape = desc.get("shape") if isinstance(desc, dict) else None
+        if (not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape)
+                or not isinstance(desc.get("dtype"), str)):
+            raise ArtifactError(f"{path}/{MANIFEST}: array {name!r} needs a shape (list of sizes) and a dtype")
+    return manifest
+
+
+def array_files(manifest: dict[str, Any]) -> list[str]:
+    """The files of an artifact (its manifest's arrays and the manifest itself), names relative to its folder."""
+    return [MANIFEST] + [f"{name}.npy" for name in manifest["arrays"]]
+
+
+def load_artifact(path: str | Path, *, mmap: bool = True, expect_format: str | None = None) -> Artifact:
+    """Read and check an artifact: manifest version, every listed array present with its shape and dtype (each
+    ``.npy`` header checked against the manifest and the file's size before any data is read), floats finite.
+    ``mmap`` maps arrays read-only, so worker processes share one copy in memory."""
+    path = Path(path)
+    manifest = read_manifest(path)
     if expect_format and manifest.get("format") != expect_format:
         raise ArtifactError(f"{path}: a {manifest.get('format')!r} artifact, expected {expect_format!r}")
     arrays = {}
     for name, desc in manifest["arrays"].items():
         file = path / f"{name}.npy"
+        _check_npy_header(file, desc)
         try:
             arr = np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -136,3 +164,32 @@ def load_artifact(path: str | Path, *, mmap: bool = True, expect_format: str | N
             raise ArtifactError(f"{file}: contains NaN or infinite values")
         arrays[name] = arr
     return Artifact(path, manifest, arrays)
+
+
+def _check_npy_header(file: Path, desc: dict[str, Any]) -> None:
+    """Refuse a ``.npy`` file whose header disagrees with the manifest or whose size is not exactly header +
+    data, before anything is allocated for it (a header may claim any shape)."""
+    try:
+        with open(file, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ArtifactError(f"{file}: .npy format version {version} is not read here")
+            offset, size = f.tell(), os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        raise ArtifactError(f"{file}: missing") from None
+    except (OSError, ValueError, SyntaxError, TypeError) as exc:
+        raise ArtifactError(f"{file}: not a readable .npy file ({exc})") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise ArtifactError(f"{file}: dtype {dtype} (artifacts hold plain numbers only)")
+    if list(shape) != desc["shape"] or str(dtype) != desc["dtype"]:
+        raise ArtifactError(f"{file}: header says {list(shape)} {dtype}, manifest says {desc['shape']} "
+                            f"{desc['dtype']}")
+    if fortran:
+        raise ArtifactError(f"{file}: Fortran-ordered data (artifacts are written C-ordered)")
+    expected = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if size != expected:
+        raise ArtifactError(f"{file}: {size} bytes, its header ({list(shape)} {dtype}) needs {expected}")

@@ -25,7 +25,7 @@ def published(sqlite_url, tmp_path):
     with engine.begin() as conn:
         upsert_items(conn, keys.site_id, [clean_item({"id": f"item-{i}", "title": f"Item {i}"}) for i in range(N)])
     path = save_random_gru4rec(tmp_path / "model", N, [24], seed=11)
-    publish_artifact(engine, keys.site_id, path)
+    publish_artifact(engine, keys.site_id, path, model_dir=tmp_path / "models")
     engine.dispose()
     return sqlite_url, keys, GRU4RecEngine.load(path)
 

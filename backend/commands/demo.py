@@ -92,7 +92,7 @@ def prepare(settings: Settings, name: str, site_id: int, *, retrain: bool = Fals
                                 ev_s=f"{p.events_per_second:,.0f}", refresh=False)
                 bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
             summary = train_bundle(data, parse_params(DEMO_PARAMS), out, source=f"site:{name}", progress=progress)
-        model_id = publish_artifact(engine, site_id, out)
+        model_id = publish_artifact(engine, site_id, out, model_dir=settings.model_dir)
         return {**seeded, "trained": {"model_id": model_id, "path": str(out),
                                       "seconds": summary["training"]["seconds"]}}
     finally:

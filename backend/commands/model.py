@@ -17,7 +17,7 @@ from backend.store.trained_models import rollback as go_back
 def register(sub: argparse._SubParsersAction) -> None:
     model = sub.add_parser("model", help="publish, list and roll back a site's models")
     model_sub = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
-    p = model_sub.add_parser("publish", help="make a trained artifact the site's live model")
+    p = model_sub.add_parser("publish", help="make a trained artifact the site's live model (copied, hashed and checked)")
     p.add_argument("path", type=Path, metavar="DIR", help="artifact directory written by `upnext train`")
     p.add_argument("--site", help="site name (optional when there is only one site)")
     p.set_defaults(run=publish)
@@ -32,8 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def publish(args, settings: Settings) -> int:
     engine = engine_from_settings(settings)
     site = resolve_site(engine, args.site)
-    model_id = publish_artifact(engine, site["id"], args.path)
-    print(json.dumps({"site": site["name"], "model_id": model_id, "path": str(args.path.resolve()), "live": True}))
+    model_id = publish_artifact(engine, site["id"], args.path, model_dir=settings.model_dir)
+    stored = next(m.path for m in records(engine, site["id"]) if m.id == model_id)
+    print(json.dumps({"site": site["name"], "model_id": model_id, "path": stored, "source": str(args.path.resolve()),
+                      "live": True}))
     return 0
 
 

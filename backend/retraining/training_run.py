@@ -27,9 +27,9 @@ from pathlib import Path
 from backend.errors import UpnextError
 from backend.gru4rec.device import resolve_device
 from backend.gru4rec.params import parse_params
+from backend.publishing import store_bundle
 from backend.retraining.gate import compare_on_day
 from backend.retraining.holdout import baseline_metrics, gru4rec_metrics, split_newest_day
-from backend.serving.bundle import check_servable
 from backend.settings import Settings
 from backend.store import runs
 from backend.store.db import Engine
@@ -152,17 +152,19 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
     beat.set("evaluating")
     baselines = baseline_metrics(out, split.test)
     beat.set("checking")
-    check_servable(out)   # what `upnext model publish` checks: serving loads it and answers
+    # what `upnext model publish` does: a read-only, hashed copy that serving checked (loads it and answers)
+    stored = store_bundle(out, out.parent)
+    shutil.rmtree(out, ignore_errors=True)
     beat.set("comparing")
     others = score_site_models(engine, run.site_id, split.test)
     metrics = {**summary["metrics"], "heldout": split.info, "baselines": baselines, "run_id": run.id}
-    model_id = register_model(engine, run.site_id, out, "gru4rec", params=params.as_dict(), metrics=metrics)
+    model_id = register_model(engine, run.site_id, stored, "gru4rec", params=params.as_dict(), metrics=metrics)
     result = {"model_id": model_id, "heldout": split.info, "data": summary["data"],
               "training": summary["training"], "metrics": {"gru4rec": summary["metrics"], **baselines},
               "other_models": others}
     if run.gate:
         beat.set("gate")
-        result["gate"] = apply_gate(engine, run.site_id, model_id, out, split.test)
+        result["gate"] = apply_gate(engine, run.site_id, model_id, stored, split.test)
     return result
 
 

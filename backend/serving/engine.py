@@ -29,6 +29,10 @@ FORMAT = "upnext-gru4rec"
 EMBEDDINGS = ("shared", "separate", "onehot")
 ITEM_MATRIX_DTYPES = ("float32", "float16")
 FLOAT16_MAX = 65504.0
+# Largest |weight| served. Trained GRU4Rec weights stay within a few units; with every weight within this bound no
+# state (|h| <= 1) or score (<= H * MAX_WEIGHT) comes near float32 overflow, whatever row a request touches.
+MAX_WEIGHT = 1e4
+_CHUNK_VALUES = 1 << 22   # values checked per vectorised pass (bounds the temporary memory of the check)
 _NO_ITEMS = np.zeros(0, dtype=np.int64)
 _ALL_AVAILABLE = np.zeros(0, dtype=np.uint8)
 
@@ -69,6 +73,25 @@ def check_gru4rec(artifact: Artifact) -> None:
             raise ArtifactError(f"{where}: array {name!r} is missing")
         if arr.shape != shape or arr.dtype != np.float32:
             raise ArtifactError(f"{where}: array {name!r} is {arr.shape} {arr.dtype}, expected {shape} float32")
+        row = _first_row_beyond(arr, MAX_WEIGHT)
+        if row is not None:
+            raise ArtifactError(f"{where}: array {name!r} row {row} holds a weight beyond +-{MAX_WEIGHT:g} (or not "
+                                "finite): not a trained model")
+
+
+def _first_row_beyond(arr: np.ndarray, limit: float) -> int | None:
+    """The first row (index along axis 0) of ``arr`` with a value outside [-limit, limit] or not finite; None if
+    there is none. Every row is checked, a block of rows per vectorised pass."""
+    if arr.ndim == 0 or arr.size == 0:
+        return None
+    per_row = max(1, arr.size // len(arr))
+    step = max(1, _CHUNK_VALUES // per_row)
+    for start in range(0, len(arr), step):
+        block = np.asarray(arr[start:start + step]).reshape(-1, per_row)
+        ok = (np.abs(block) <= limit).all(axis=1)
+        if not ok.all():
+            return start + int(np.argmin(ok))
+    return None
 
 
 class GRU4RecEngine:

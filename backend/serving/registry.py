@@ -3,8 +3,9 @@
 A request takes ``registry.get(site_id)`` ONCE and uses that ``LiveModel`` (engine, its session states and the
 bundle's fallbacks) to the end: a swap replaces the site's entry with a new, fully loaded and prewarmed LiveModel
 in one assignment, so a reader sees the old model or the new one, never a mix. An artifact that cannot be served
-(missing files, shape mismatch, NaNs, wrong format or version, a failed trial run) is refused with a logged
-reason and the live model stays.
+(a file changed since publishing, missing files, shape mismatch, NaNs, wrong format or version, a failed trial
+run, or any other failure while loading it) is refused with a logged reason and the live model stays. A failure
+is the site's own: ``sync`` goes on with the other sites, and does not retry that model until another is live.
 
 ``sync`` makes the sites' live models (``sites.live_model_id`` in the store) the served ones; the app runs it at
 start-up, before the first request, and every few seconds after, so a model promoted by any process (the admin
@@ -27,7 +28,7 @@ import numpy as np
 
 from backend.artifact import ArtifactError
 from backend.serving.batching import ScoreBatcher
-from backend.serving.bundle import load_engine, load_fallbacks, popular_from_manifest
+from backend.serving.bundle import load_engine, load_fallbacks, popular_from_manifest, verify_bundle
 from backend.serving.engine import GRU4RecEngine
 from backend.serving.state import SessionStateCache
 from backend.store.trained_models import live_models
@@ -71,24 +72,31 @@ class ModelRegistry:
 
     def publish(self, site: int, model_id: int, path: str | Path) -> LiveModel:
         """Load, check, prewarm and trial-run the bundle at ``path``, then make it the site's live model.
-        Raises ArtifactError (logged with the reason) if it cannot be served; the live model then stays."""
+        Raises ArtifactError (logged with the reason) if it cannot be served, whatever failed; the live model then
+        stays. A published bundle's files are verified against their recorded hashes before any is mapped."""
         with self._publishing:
             try:
+                if not verify_bundle(path):
+                    log.warning("model files unverified: registered before publishing recorded their hashes; "
+                                "publish it again to have them checked", extra={"site": site, "path": str(path)})
                 engine = self._load(path, item_matrix=self.item_matrix)
                 engine.prewarm()
                 _trial_run(engine)
             except ArtifactError as exc:
                 self._refused(site, path, str(exc))
                 raise
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+            except Exception as exc:  # any failure of one bundle is that bundle's refusal, never the server's
                 self._refused(site, path, f"{type(exc).__name__}: {exc}")
-                raise ArtifactError(f"{path}: cannot be served ({exc})") from exc
+                raise ArtifactError(f"{path}: cannot be served ({type(exc).__name__}: {exc})") from exc
             try:
                 popular, neighbours = load_fallbacks(engine)
-            except (ArtifactError, OSError, ValueError) as exc:
+            except Exception as exc:  # the model itself is fine: serve it without its fallbacks
                 log.warning("model fallbacks refused; serving without item-to-item",
-                            extra={"site": site, "path": str(path), "reason": str(exc)})
-                popular, neighbours = popular_from_manifest(engine), None
+                            extra={"site": site, "path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+                try:
+                    popular, neighbours = popular_from_manifest(engine), None
+                except ArtifactError:
+                    popular, neighbours = np.zeros(0, np.int64), None
             n_sites = len(self._live) + (site not in self._live)
             budget = self.state_budget_bytes // n_sites
             new = LiveModel(site, model_id, engine, SessionStateCache(engine.state_size, budget, idle_s=self.idle_s),
@@ -134,10 +142,11 @@ class ModelRegistry:
                 self.publish(site_id, record.id, record.path)
                 self._failed.pop(site_id, None)
                 changed.append(site_id)
-            except ArtifactError as exc:
+            except Exception as exc:  # one site's model never stops the others' (publish wraps what it can)
                 self._failed[site_id] = record.id
                 log.error("live model cannot be served; keeping the previous one",
-                          extra={"site": site_id, "model": record.id, "reason": str(exc)})
+                          extra={"site": site_id, "model": record.id, "reason": str(exc),
+                                 "previous": current.model_id if current else None})
         for site_id in set(self._live) - set(wanted):
             self.withdraw(site_id)
             changed.append(site_id)

@@ -137,7 +137,7 @@ def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: 
         bundle, trained = cfg.model, {"seconds": 0.0, "params": f"(the bundle {cfg.model})"}
         item_ids = load_artifact(cfg.model).item_ids
     n_items = _catalogue(engine, site.site_id, item_ids)
-    publish_artifact(engine, site.site_id, bundle)
+    publish_artifact(engine, site.site_id, bundle, model_dir=workdir / "models")  # the server's data_dir
     save_placement(engine, site.site_id, PlacementConfig(PLACEMENT, n=cfg.n, title="Simulated visitors",
                                                               exclude_seen=cfg.exclude_seen))
     exp = create_experiment(engine, site.site_id, PLACEMENT, "simulated visitors", arms, salt=f"simulate-{cfg.seed}")

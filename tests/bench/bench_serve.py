@@ -65,7 +65,7 @@ def main() -> int:
         with engine.begin() as conn:
             upsert_items(conn, keys.site_id, [clean_item({"id": i, "title": f"Item {i}", "url": f"/p/{i}",
                                                           "price": 10.0, "currency": "EUR"}) for i in item_ids])
-        publish_artifact(engine, keys.site_id, model)
+        publish_artifact(engine, keys.site_id, model, model_dir=tmp / "models")
         engine.dispose()
         sessions = [line.split() for line in (DATA / "test_sessions.txt").read_text().splitlines() if line.strip()]
         (tmp / "sessions.json").write_text(json.dumps(sessions))

@@ -1,5 +1,6 @@
 """`upnext train`, `upnext evaluate` and `upnext baseline` end to end on small files and on a store."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ from backend.cli import main
 from backend.store.db import make_engine
 from backend.store.sites import create_site
 from backend.store.tables import Event
+from backend.store.trained_models import live_models
+from tests.kernels.random_model import save_random_gru4rec
+from tests.support.bundles import add_itemknn, huge_header, out_of_range_neighbours
 
 SMALL = "layers=8,batch_size=4,n_sample=16,n_epochs=2,learning_rate=0.1,loss=cross-entropy,logq=1.0"
 
@@ -91,6 +95,36 @@ def test_train_on_a_site_of_the_store(tmp_path, monkeypatch, sqlite_url, capsys)
     assert main(["train", "--site", "shop", "--params", SMALL, "--out", str(out)]) == 0
     data = load_artifact(out).manifest["data"]
     assert data["source"] == "site:shop" and data["sessions"] > 40 and data["first_time"] > 0
+
+
+@pytest.mark.parametrize("break_it, message", [
+    (None, None),
+    (out_of_range_neighbours, "'neighbours' holds indices outside"),
+    (huge_header, "bytes, its header ([100000, 100000] float32) needs"),
+])
+def test_model_publish_copies_the_bundle_or_refuses_it_with_one_line(tmp_path, monkeypatch, sqlite_url, capsys,
+                                                                     break_it, message):
+    """A header claiming 100000x100000 and out-of-range neighbours crashed `model publish` with a traceback."""
+    monkeypatch.setenv("UPNEXT_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("UPNEXT_DATA_DIR", str(tmp_path / "var"))
+    engine = make_engine(sqlite_url)
+    create_site(engine, "shop", [])
+    bundle = add_itemknn(save_random_gru4rec(tmp_path / "bundle", 30, [8], seed=1))
+    if break_it:
+        break_it(bundle)
+    code = main(["model", "publish", str(bundle), "--site", "shop"])
+    out, err = capsys.readouterr()
+    if message is None:
+        assert code == 0 and err == ""
+        printed = json.loads(out)
+        assert printed["live"] and printed["source"] == str(bundle.resolve())
+        assert Path(printed["path"]).parent == (tmp_path / "var" / "models").resolve()
+        assert live_models(engine)[1].path == printed["path"]
+    else:
+        assert code == 1 and out == "" and "Traceback" not in err
+        assert err.startswith("upnext: error: the bundle cannot be served: ") and message in err
+        assert err.count("\n") == 1 and live_models(engine) == {}
+    engine.dispose()
 
 
 def _has_gpu() -> bool:

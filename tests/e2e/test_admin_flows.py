@@ -25,7 +25,8 @@ def shop(tmp_path_factory):
     root = tmp_path_factory.mktemp("admin-e2e")
     server, engine, keys = start_server(root)
     # a model live before the tests: it knows none of the shop's items (ids item-0...), the roll-back target
-    old = publish_artifact(engine, keys.site_id, save_random_gru4rec(root / "old-model", 20, [8], seed=1))
+    old = publish_artifact(engine, keys.site_id, save_random_gru4rec(root / "old-model", 20, [8], seed=1),
+                           model_dir=root / "models")
     _eventually(lambda: "no_model" not in (recommend(server, keys, "next", [])["fallback"] or ""),
                 "the server picked up the live model")
     try:

@@ -26,7 +26,8 @@ def shop(engine, tmp_path):
     site = create_site(engine, "shop", [])
     with engine.begin() as conn:
         upsert_items(conn, site.site_id, [clean_item({"id": f"item-{i}", "title": f"Item {i}"}) for i in range(N)])
-    publish_artifact(engine, site.site_id, save_random_gru4rec(tmp_path / "model", N, [8], seed=3))
+    publish_artifact(engine, site.site_id, save_random_gru4rec(tmp_path / "model", N, [8], seed=3),
+                     model_dir=tmp_path / "models")
     save_placement(engine, site.site_id, PlacementConfig("product-page", algorithm="item_to_item", n=4))
     return site
 

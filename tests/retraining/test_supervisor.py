@@ -60,7 +60,8 @@ def training(run):
 def test_a_run_trains_scores_on_the_held_out_day_and_registers_its_model(world, tmp_path):
     engine, site_id, supervisor, settings = world
     seed_visits(engine, site_id, sessions=300, days=3)
-    live = publish_artifact(engine, site_id, _random_model_of_the_shop(tmp_path / "live"))
+    live = publish_artifact(engine, site_id, _random_model_of_the_shop(tmp_path / "live"),
+                            model_dir=tmp_path / "models")
     run = wait(supervisor, supervisor.start_run(site_id, TINY), finished)
     assert run.status == "succeeded", run.error
     assert run.progress["epoch"] == 1 and run.progress["fraction"] == 1.0

@@ -8,11 +8,20 @@ import threading
 
 import numpy as np
 import pytest
+from starlette.testclient import TestClient
 
+from backend.app import create_app
 from backend.artifact import ArtifactError, load_artifact
 from backend.kernels import serving_reference as reference
+from backend.serving.bundle import load_engine
 from backend.serving.registry import ModelRegistry
+from backend.settings import Settings
+from backend.store.db import make_engine
+from backend.store.items import clean_item, upsert_items
+from backend.store.sites import create_site
+from backend.store.trained_models import promote, register_model
 from tests.kernels.random_model import save_random_gru4rec, weights
+from tests.support.bundles import huge_header, out_of_range_neighbours, set_row
 
 MiB = 1 << 20
 
@@ -130,3 +139,95 @@ def test_readers_never_see_a_half_loaded_model_during_swaps(two_models, tmp_path
             t.join()
     assert not errors, errors[0]
     assert seen == {300, 500}
+
+
+# ---------------------------------------------------------------- one site's broken model (issue 13, finding 3)
+
+@pytest.fixture
+def store(sqlite_url):
+    engine = make_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+def make_live(engine, name, path, keys: list | None = None) -> tuple[int, int]:
+    """A site whose live model record names ``path`` as it is (an old record, or one edited by hand: no checks);
+    (site id, model id). Its keys are appended to ``keys``."""
+    site = create_site(engine, name, [])
+    model_id = register_model(engine, site.site_id, path, "gru4rec")
+    promote(engine, site.site_id, model_id)
+    if keys is not None:
+        keys.append(site)
+    return site.site_id, model_id
+
+
+def test_out_of_range_neighbours_in_a_live_bundle_touch_no_other_site(two_models, store, tmp_path, caplog):
+    """They raised IndexError out of sync: every later sync failed and the other sites never got their models."""
+    bad = out_of_range_neighbours(shutil.copytree(two_models["a"][0], tmp_path / "bad"))
+    bad_site, _ = make_live(store, "bad", bad)
+    good_site, good_model = make_live(store, "good", two_models["b"][0])
+    registry = ModelRegistry(8 * MiB)
+    with caplog.at_level(logging.WARNING, logger="backend.serving.registry"):
+        assert sorted(registry.sync(store)) == [bad_site, good_site]
+    assert registry.get(good_site).model_id == good_model
+    assert registry.get(bad_site).neighbours is None          # served without its broken item-to-item
+    assert any("outside" in r.reason for r in caplog.records if r.getMessage().startswith("model fallbacks"))
+
+
+def test_any_failure_loading_one_site_is_contained_and_logged_once(two_models, store, caplog):
+    bad_site, bad_model = make_live(store, "bad", two_models["a"][0])
+    good_site, _ = make_live(store, "good", two_models["b"][0])
+
+    def load(path, **kw):
+        if str(path) == str(two_models["a"][0].resolve()):
+            raise RuntimeError("something no one foresaw")
+        return load_engine(path, **kw)
+
+    registry = ModelRegistry(8 * MiB, load=load)
+    with caplog.at_level(logging.WARNING, logger="backend.serving.registry"):
+        for _ in range(3):                                      # the sync loop's later rounds
+            registry.sync(store)
+    assert registry.get(bad_site) is None and registry.get(good_site) is not None
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].site == bad_site and errors[0].model == bad_model
+    assert "RuntimeError: something no one foresaw" in errors[0].reason
+
+
+def test_a_broken_new_model_keeps_the_previous_one(two_models, store, tmp_path):
+    site_id, first = make_live(store, "shop", two_models["a"][0])
+    registry = ModelRegistry(8 * MiB)
+    registry.sync(store)
+    broken = huge_header(shutil.copytree(two_models["b"][0], tmp_path / "huge"))
+    promote(store, site_id, register_model(store, site_id, broken, "gru4rec"))
+    assert registry.sync(store) == [] and registry.get(site_id).model_id == first
+
+
+@pytest.mark.parametrize("mode, name", [("separate", "E"), ("shared", "By")])
+def test_a_weight_row_no_trial_request_touches_cannot_go_live(tmp_path, mode, name):
+    """A 3e38 row went live: the trial run scores three rows only."""
+    path = set_row(save_random_gru4rec(tmp_path / "m", 300, [8], mode, seed=1), name, 7, 3e38)
+    registry = ModelRegistry(8 * MiB)
+    with pytest.raises(ArtifactError, match="row 7"):
+        registry.publish(1, 1, path)
+    assert registry.get(1) is None
+
+
+def test_the_server_starts_and_serves_the_other_sites_when_a_model_is_broken(two_models, sqlite_url, tmp_path):
+    """After a restart with a broken live bundle: "Application startup failed"."""
+    engine = make_engine(sqlite_url)
+    bad = out_of_range_neighbours(shutil.copytree(two_models["a"][0], tmp_path / "bad"))
+    make_live(engine, "bad", bad)
+    make_live(engine, "huge", huge_header(shutil.copytree(two_models["a"][0], tmp_path / "huge")))
+    keys = []
+    good_site, good_model = make_live(engine, "good", two_models["b"][0], keys)
+    key = keys[0].publishable_key
+    with engine.begin() as conn:
+        upsert_items(conn, good_site, [clean_item({"id": f"item-{i}", "title": f"Item {i}"}) for i in range(500)])
+    engine.dispose()
+    settings = Settings.from_env({}, database_url=sqlite_url, data_dir=str(tmp_path / "var"))
+    with TestClient(create_app(settings)) as client:
+        assert client.app.state.services.models.get(good_site).model_id == good_model
+        r = client.get("/v1/recommendations", params={"key": key, "placement": "product-page",
+                                                      "history": "item-1,item-2,item-3", "n": 10})
+        assert r.status_code == 200 and r.json()["fallback"] is None
+        assert [it["id"] for it in r.json()["items"]] == [f"item-{i}" for i in two_models["b"][2]]

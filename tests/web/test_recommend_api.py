@@ -27,7 +27,7 @@ def shop(engine, site, tmp_path):
                                                       "category": "odd" if i % 2 else "even"})
                                           for i in range(N)])
     path = save_random_gru4rec(tmp_path / "model", N, [16], seed=5)
-    publish_artifact(engine, site.site_id, path)
+    publish_artifact(engine, site.site_id, path, model_dir=tmp_path / "models")
     return site
 
 
@@ -103,7 +103,7 @@ def test_a_newly_published_model_is_swapped_in(client, shop, engine, tmp_path):
     svc = client.app.state.services
     before = svc.models.get(shop.site_id).model_id
     path = save_random_gru4rec(tmp_path / "model2", N, [8], seed=9)
-    model_id = publish_artifact(engine, shop.site_id, path)
+    model_id = publish_artifact(engine, shop.site_id, path, model_dir=tmp_path / "models")
     assert svc.models.sync(engine) == [shop.site_id]
     assert svc.models.get(shop.site_id).model_id == model_id != before
     assert ask(client, shop, history="item-2", n=3).status_code == 200

@@ -50,7 +50,8 @@ def site_with_model(engine, shop, tmp_path, svc):
         upsert_items(conn, shop.site_id, [clean_item({"id": f"item-{i}", "title": f"Item {i}", "url": f"/p/{i}",
                                                       "price": 10.0 + i, "currency": "EUR"}) for i in range(N)])
     save_placement(engine, shop.site_id, PlacementConfig("next", algorithm="item_to_item", n=4))
-    publish_artifact(engine, shop.site_id, save_random_gru4rec(tmp_path / "m", N, [8], seed=2))
+    publish_artifact(engine, shop.site_id, save_random_gru4rec(tmp_path / "m", N, [8], seed=2),
+                     model_dir=tmp_path / "models")
     svc.models.sync(engine)
     svc.catalog.refresh()
     return shop

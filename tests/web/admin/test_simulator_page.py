@@ -21,7 +21,8 @@ def _site_with_model(engine, shop, tmp_path, svc):
     save_placement(engine, shop.site_id, PlacementConfig("next", algorithm="gru4rec_next", n=5))
     save_placement(engine, shop.site_id, PlacementConfig("same-kind", algorithm="item_to_item", n=4,
                                                          same_category=True))
-    publish_artifact(engine, shop.site_id, save_random_gru4rec(tmp_path / "m", N, [8], seed=2))
+    publish_artifact(engine, shop.site_id, save_random_gru4rec(tmp_path / "m", N, [8], seed=2),
+                     model_dir=tmp_path / "models")
     svc.models.sync(engine)
     svc.catalog.refresh()
 
