@@ -6,7 +6,9 @@ The session cookie is the only cookie Upnext sets: ``upnext_admin``, HttpOnly, S
 """
 from __future__ import annotations
 
+import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +29,13 @@ FORM_LIMITS = {"max_files": 1, "max_fields": 200}
 LOGIN_FORM_LIMITS = {"max_files": 0, "max_fields": 10}
 CSRF_FAILED = ("The form was out of date or did not come from this admin page, so nothing was changed "
                "(CSRF check). Go back, reload the page and try again.")
+# scrypt takes ~100 ms and 32 MiB per password: off the event loop (other requests keep flowing), two at a time
+# (the login throttle bounds how many can queue)
+HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upnext-scrypt")
+
+
+async def _hashing(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(HASHING, fn, *args)
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -97,17 +106,16 @@ async def login(request: Request) -> Response:
             return error_page(request, 403, "Refused", CSRF_FAILED)
         throttle = LoginThrottle(svc.engine, creds.secret)
         address = request.client.host if request.client else None
-        verdict = await run_in_threadpool(throttle.check, address)
+        verdict = await run_in_threadpool(throttle.attempt, address)       # counted before the check
         if not verdict.allowed:
             error, status = verdict.message, 429
-        elif creds_store.check_password(svc.settings, creds, str(form.get("password", ""))):
+        elif await _hashing(creds_store.check_password, svc.settings, creds, str(form.get("password", ""))):
             await run_in_threadpool(throttle.succeeded, address)
             token, _ = await run_in_threadpool(create_session, svc.engine)
             response = redirect(next_url)
             set_session_cookie(request, response, token)
             return response
         else:
-            await run_in_threadpool(throttle.failed, address)
             error, status = "Wrong password.", 401
     response = page(request, "login.html", {"error": error, "next": next_url,
                                             "form_token": sign_form_token(creds.secret, "login")}, status=status)
@@ -131,19 +139,20 @@ async def setup(request: Request) -> Response:
             return error_page(request, 403, "Refused", CSRF_FAILED)
         throttle = LoginThrottle(svc.engine, creds.secret)
         address = request.client.host if request.client else None
-        verdict = await run_in_threadpool(throttle.check, address)
+        verdict = await run_in_threadpool(throttle.attempt, address)       # counted before the check
         password, again = str(form.get("password", "")), str(form.get("password_again", ""))
         try:
             if not verdict.allowed:
                 error, status = verdict.message, 429
             elif not creds_store.check_setup_code(creds, str(form.get("code", ""))):
-                await run_in_threadpool(throttle.failed, address)
                 error, status = "That is not the setup code.", 401
             elif password != again:
+                await run_in_threadpool(throttle.succeeded, address)
                 error, status = "The two passwords differ.", 400
             else:
+                await run_in_threadpool(throttle.succeeded, address)
                 check_new_password(password)
-                await run_in_threadpool(creds_store.finish_setup, svc.engine, svc.settings, password)
+                await _hashing(creds_store.finish_setup, svc.engine, svc.settings, password)
                 token, _ = await run_in_threadpool(create_session, svc.engine)
                 response = redirect("/admin/", "password-set")
                 set_session_cookie(request, response, token)
@@ -171,17 +180,17 @@ async def change_password(request: Request, current: str, new: str, again: str) 
         return "The password comes from UPNEXT_ADMIN_PASSWORD: change it there."
     throttle = LoginThrottle(svc.engine, creds.secret)        # guesses here count as failed logins
     address = request.client.host if request.client else None
-    verdict = await run_in_threadpool(throttle.check, address)
+    verdict = await run_in_threadpool(throttle.attempt, address)           # counted before the check
     if not verdict.allowed:
         return verdict.message
-    if not creds_store.check_password(svc.settings, creds, current):
-        await run_in_threadpool(throttle.failed, address)
+    if not await _hashing(creds_store.check_password, svc.settings, creds, current):
         return "The current password is wrong."
+    await run_in_threadpool(throttle.succeeded, address)
     if new != again:
         return "The two new passwords differ."
     try:
         check_new_password(new)
     except PasswordRejected as exc:
         return str(exc).capitalize() + "."
-    await run_in_threadpool(creds_store.set_password, svc.engine, new)
+    await _hashing(creds_store.set_password, svc.engine, new)
     return None

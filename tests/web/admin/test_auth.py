@@ -172,3 +172,39 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(admin, shop):
     preview = admin.get(f"/admin/sites/{shop.site_id}/placements/next/preview")
     assert "frame-ancestors 'self'" in preview.headers["content-security-policy"]
     assert preview.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+def test_concurrent_wrong_passwords_cannot_race_past_the_limit_nor_stall_other_requests(sqlite_url, tmp_path):
+    """40 wrong passwords at once, over two worker processes, against a stored (scrypt) password: at most the
+    per-client limit of them are checked (401), the others are refused unchecked (429); a /healthz sent during the
+    burst is answered."""
+    import asyncio
+
+    import httpx
+
+    from backend.access.credentials import set_password
+    from backend.simulation.server import ServerProcess
+    from backend.store.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    set_password(engine, PASSWORD)
+    engine.dispose()
+
+    async def burst(url: str):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            token = form_token((await client.get("/admin/login")).text)
+            form = {"csrf": token, "password": "wrong password", "next": "/admin/"}
+            logins = [asyncio.create_task(client.post("/admin/login", data=form)) for _ in range(40)]
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            health = await client.get("/healthz")
+            health_s = time.monotonic() - started
+            return [r.status_code for r in await asyncio.gather(*logins)], health, health_s
+
+    with ServerProcess(sqlite_url, workers=2, data_dir=tmp_path / "var", log_path=tmp_path / "server.log") as server:
+        statuses, health, health_s = asyncio.run(burst(server.url))
+    print(f"\n/healthz during the burst answered in {health_s * 1000:.0f} ms; logins: "
+          f"{statuses.count(401)} checked, {statuses.count(429)} refused")
+    assert health.status_code == 200
+    assert set(statuses) <= {401, 429}
+    assert 1 <= statuses.count(401) <= PER_CLIENT
