@@ -6,12 +6,16 @@ Every setting has an ``UPNEXT_`` variable, a type, a default and a range. A bad 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 from backend.errors import UpnextError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the password of a database URL: after "user:" up to the "@" (as SQLAlchemy parses it), or a password= parameter
+_URL_PASSWORD = re.compile(r"^([\w+]+://[^:/@]*:)[^@]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 class SettingsError(UpnextError, ValueError):
@@ -77,11 +81,13 @@ class Settings:
         return cls(**values)
 
     def describe(self) -> list[tuple[str, str, str]]:
-        """(variable, current value, help) for every setting; the admin password is masked."""
+        """(variable, current value, help) for every setting; the admin and database passwords are masked."""
         rows = []
         for f in fields(self):
             value = getattr(self, f.name)
             shown = "***" if f.name == "admin_password" and value else str(value)
+            if f.name == "database_url":
+                shown = _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", shown))
             rows.append(("UPNEXT_" + f.name.upper(), shown, f.metadata["help"]))
         return rows
 

@@ -20,6 +20,7 @@ from backend.access.login_throttle import LoginThrottle
 from backend.access.passwords import PasswordRejected, check_new_password
 from backend.store.admin_credentials import load_credentials
 from backend.store.admin_sessions import IDLE_MS, create_session, end_session, load_session
+from backend.store.items import is_site_path
 from backend.web.admin.csrf import FIELD, check_form_token, check_session_token, same_origin, sign_form_token
 from backend.web.admin.render import error_page, page, redirect
 from backend.web.http import services
@@ -86,7 +87,7 @@ async def _credentials(request: Request):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/admin/") and not target.startswith("//") and "\\" not in target:
+    if target and target.startswith("/admin/") and is_site_path(target):
         return target
     return "/admin/"
 
@@ -159,7 +160,8 @@ async def setup(request: Request) -> Response:
                 return response
         except PasswordRejected as exc:
             error, status = str(exc).capitalize() + ".", 400
-    return page(request, "setup.html", {"error": error, "code_path": str(code_path or ""),
+    # the file's name only: the page is for anonymous visitors, who need not learn where the data folder is
+    return page(request, "setup.html", {"error": error, "code_file": code_path.name if code_path else "",
                                         "form_token": sign_form_token(creds.secret, "setup")}, status=status)
 
 

@@ -56,6 +56,8 @@ def test_a_wrong_password_is_refused(anonymous):
 def test_the_next_page_must_be_an_admin_page(anonymous):
     token = form_token(anonymous.get("/admin/login").text)
     for target, expected in (("//evil.example/admin/", "/admin/"), ("https://evil.example/", "/admin/"),
+                             ("/\\evil.example/admin/", "/admin/"), ("/\t/evil.example/admin/", "/admin/"),
+                             ("/admin/\r\nx", "/admin/"), ("/admin/ x", "/admin/"),
                              ("/admin/settings", "/admin/settings")):
         anonymous.cookies.clear()
         r = anonymous.post("/admin/login", data={"csrf": token, "password": PASSWORD, "next": target})
@@ -129,6 +131,7 @@ def test_first_visit_sets_the_password_with_the_setup_code(db_url, tmp_path, sho
         assert c.get("/admin/login").headers["location"] == "/admin/setup"
         page = c.get("/admin/setup")
         assert page.status_code == 200 and SETUP_CODE_FILE in page.text
+        assert str(tmp_path) not in page.text          # anonymous visitors do not learn where the data folder is
         code = (tmp_path / "var" / SETUP_CODE_FILE).read_text().strip()
         token = form_token(page.text)
         form = {"csrf": token, "code": code, "password": "my new admin password",
