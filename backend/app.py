@@ -2,6 +2,7 @@
 components (backend/services.py)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -14,6 +15,7 @@ from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
 from backend.web import admin, demo_site, events_api, items_api, ops, recommend, widget
+from backend.web.admin.catalog_page import remove_leftover_uploads
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         svc = Services.build(settings, metrics)
         app.state.services = svc
+        await asyncio.to_thread(remove_leftover_uploads, settings.upload_dir)
         await svc.start()
         log.info("upnext started", extra={"database": svc.engine.url.render_as_string(hide_password=True)})
         try:

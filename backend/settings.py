@@ -64,6 +64,11 @@ class Settings:
     def model_dir(self) -> Path:
         return self.data_dir / "models"
 
+    @property
+    def upload_dir(self) -> Path:
+        """Where admin imports copy their uploads while importing (the server's own folder, cleaned at start-up)."""
+        return self.data_dir / "uploads"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Build settings from ``env`` (default ``os.environ``); ``overrides`` win over both."""
