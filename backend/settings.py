@@ -34,6 +34,15 @@ class Settings:
     host: str = _spec("127.0.0.1", "address `upnext serve` binds")
     port: int = _spec(8000, "port `upnext serve` binds", lo=1, hi=65535)
     workers: int = _spec(1, "server processes sharing the port", lo=1, hi=64)
+    max_connections: int = _spec(1000, "open connections per server process; past it requests are answered 503 "
+                                       "(the open-file limit is raised to fit when it can be)", lo=1, hi=1_000_000)
+    max_header_kib: int = _spec(64, "largest request line and headers, KiB; past it the request gets 431 and its "
+                                    "connection closes", lo=1, hi=1024)
+    header_timeout_s: float = _spec(10.0, "a request's line and headers must arrive within this many seconds (of "
+                                          "their first byte, or of the connection's opening): else 408 and close",
+                                    lo=0.1, hi=3600)
+    body_timeout_s: float = _spec(30.0, "longest pause inside a request body: else 408 and close", lo=0.1, hi=3600)
+    keep_alive_s: int = _spec(5, "an idle connection closes after this many seconds", lo=1, hi=3600)
     admin_password: str = _spec("", "admin login password (empty: set on first visit, stored hashed)")
     retention_days: int = _spec(90, "events older than this many days are purged", lo=1, hi=36500)
     purge_interval_s: float = _spec(3600.0, "how often the server purges old events", lo=1, hi=86400 * 7)

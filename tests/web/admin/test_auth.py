@@ -177,6 +177,7 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(admin, shop):
     assert preview.headers["x-frame-options"] == "SAMEORIGIN"
 
 
+@pytest.mark.slow
 def test_concurrent_wrong_passwords_cannot_race_past_the_limit_nor_stall_other_requests(sqlite_url, tmp_path):
     """40 wrong passwords at once, over two worker processes, against a stored (scrypt) password: at most the
     per-client limit of them are checked (401), the others are refused unchecked (429); a /healthz sent during the
