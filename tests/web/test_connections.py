@@ -104,3 +104,15 @@ def test_past_the_connection_cap_new_clients_are_answered_503_then_served_again(
         assert r.status_code == 503
         assert all(_answer(sock).startswith(b"HTTP/1.1 408 ") for sock in held)     # the timeout frees them
     assert _healthy(server)
+
+
+def test_a_slow_body_that_keeps_coming_is_not_cut_off(server):
+    body = b'{"key": "pk_none", "events": []}'
+    with _connect(server) as sock:
+        sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+                     % len(body))
+        for k in range(0, len(body), 4):       # 4 s in all, twice the timeouts, never 2 s without a byte
+            sock.sendall(body[k:k + 4])
+            time.sleep(0.5)
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 ") and b" 408 " not in answer.split(b"\r\n")[0]
