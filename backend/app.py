@@ -2,6 +2,7 @@
 components (backend/services.py)."""
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -15,6 +16,7 @@ from backend.services import Services
 from backend.settings import Settings
 from backend.store.db import DatabaseError
 from backend.web import admin, demo_site, events_api, items_api, ops, recommend, widget
+from backend.web.admin.catalog_page import remove_leftover_uploads
 from backend.web.http import database_unavailable
 
 log = logging.getLogger(__name__)
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         svc = Services.build(settings, metrics)
         app.state.services = svc
+        await asyncio.to_thread(remove_leftover_uploads, settings.upload_dir)
         await svc.start()
         log.info("upnext started", extra={"database": svc.engine.url.render_as_string(hide_password=True)})
         try:

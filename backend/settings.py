@@ -6,12 +6,16 @@ Every setting has an ``UPNEXT_`` variable, a type, a default and a range. A bad 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 from backend.errors import UpnextError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the password of a database URL: after "user:" up to the "@" (as SQLAlchemy parses it), or a password= parameter
+_URL_PASSWORD = re.compile(r"^([\w+]+://[^:/@]*:)[^@]*@")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
 
 
 class SettingsError(UpnextError, ValueError):
@@ -30,6 +34,15 @@ class Settings:
     host: str = _spec("127.0.0.1", "address `upnext serve` binds")
     port: int = _spec(8000, "port `upnext serve` binds", lo=1, hi=65535)
     workers: int = _spec(1, "server processes sharing the port", lo=1, hi=64)
+    max_connections: int = _spec(1000, "open connections per server process; past it requests are answered 503 "
+                                       "(the open-file limit is raised to fit when it can be)", lo=1, hi=1_000_000)
+    max_header_kib: int = _spec(64, "largest request line and headers, KiB; past it the request gets 431 and its "
+                                    "connection closes", lo=1, hi=1024)
+    header_timeout_s: float = _spec(10.0, "a request's line and headers must arrive within this many seconds (of "
+                                          "their first byte, or of the connection's opening): else 408 and close",
+                                    lo=0.1, hi=3600)
+    body_timeout_s: float = _spec(30.0, "longest pause inside a request body: else 408 and close", lo=0.1, hi=3600)
+    keep_alive_s: int = _spec(5, "an idle connection closes after this many seconds", lo=1, hi=3600)
     admin_password: str = _spec("", "admin login password (empty: set on first visit, stored hashed)")
     retention_days: int = _spec(90, "events older than this many days are purged", lo=1, hi=36500)
     purge_interval_s: float = _spec(3600.0, "how often the server purges old events", lo=1, hi=86400 * 7)
@@ -73,6 +86,11 @@ class Settings:
     def model_dir(self) -> Path:
         return self.data_dir / "models"
 
+    @property
+    def upload_dir(self) -> Path:
+        """Where admin imports copy their uploads while importing (the server's own folder, cleaned at start-up)."""
+        return self.data_dir / "uploads"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
         """Build settings from ``env`` (default ``os.environ``); ``overrides`` win over both."""
@@ -90,11 +108,13 @@ class Settings:
         return cls(**values)
 
     def describe(self) -> list[tuple[str, str, str]]:
-        """(variable, current value, help) for every setting; the admin password is masked."""
+        """(variable, current value, help) for every setting; the admin and database passwords are masked."""
         rows = []
         for f in fields(self):
             value = getattr(self, f.name)
             shown = "***" if f.name == "admin_password" and value else str(value)
+            if f.name == "database_url":
+                shown = _QUERY_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", shown))
             rows.append(("UPNEXT_" + f.name.upper(), shown, f.metadata["help"]))
         return rows
 

@@ -37,3 +37,16 @@ def test_bad_values_name_the_variable(var, value, message):
 def test_describe_masks_the_admin_password():
     rows = dict((v, val) for v, val, _ in Settings.from_env({"UPNEXT_ADMIN_PASSWORD": "hunter2"}).describe())
     assert rows["UPNEXT_ADMIN_PASSWORD"] == "***"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql+psycopg://upnext:s3cr%40t@db.example:5432/upnext", "postgresql+psycopg://upnext:***@db.example:5432/upnext"),
+    ("postgresql://upnext:s3cret@db/upnext?sslmode=require", "postgresql://upnext:***@db/upnext?sslmode=require"),
+    ("postgresql://db/upnext?user=upnext&password=s3cret&sslmode=require",
+     "postgresql://db/upnext?user=upnext&password=***&sslmode=require"),
+    ("postgresql://upnext@db/upnext", "postgresql://upnext@db/upnext"),
+    ("sqlite:///var/upnext.db", "sqlite:///var/upnext.db"),
+])
+def test_describe_masks_the_database_password(url, shown):
+    rows = dict((v, val) for v, val, _ in Settings.from_env({"UPNEXT_DATABASE_URL": url}).describe())
+    assert rows["UPNEXT_DATABASE_URL"] == shown

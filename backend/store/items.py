@@ -26,12 +26,26 @@ class ItemInvalid(UpnextError, ValueError):
         self.problems = problems
 
 
+def _plain(value: str) -> bool:
+    """No backslash, whitespace or control character: browsers read ``\\`` as ``/`` and drop tabs and line
+    breaks, so ``/\\evil.example`` and ``/<tab>/evil.example`` would lead to another site."""
+    return "\\" not in value and not any(c.isspace() or not c.isprintable() for c in value)
+
+
+def is_site_path(value: str) -> bool:
+    """A path on this site (``/p/1``), never a protocol-relative or disguised link to another one."""
+    return value.startswith("/") and not value.startswith("//") and _plain(value)
+
+
 def _link(value: Any) -> str | None:
-    """http(s) or site-relative links only: a ``javascript:`` URL in a catalogue must never reach a page."""
+    """http(s) or site-relative links only: a ``javascript:`` URL in a catalogue must never reach a page, nor a
+    path that browsers would read as another site's."""
     if not isinstance(value, str) or len(value) > URL_MAX:
         return f"must be a string of at most {URL_MAX} characters"
-    low = value.strip().lower()
-    if low.startswith(("http://", "https://")) or (low.startswith("/") and not low.startswith("//")):
+    value = value.strip()
+    if not _plain(value):
+        return "must not contain spaces, tabs, line breaks, backslashes or control characters (encode a space as %20)"
+    if value.lower().startswith(("http://", "https://")) or is_site_path(value):
         return None
     return "must start with http://, https:// or / (a path on the site)"
 

@@ -1,5 +1,6 @@
-"""Failed admin logins (``admin_login_failures``), shared by all server processes: one row per failure with the
-client's keyed address hash and the time. The throttling rule that reads them: backend/access/login_throttle.py."""
+"""Failed admin logins (``admin_login_failures``), shared by all server processes: one row per attempt with the
+client's keyed address hash and the time, written before its password is checked (a failure until the login
+succeeds and clears it). The throttling rule that reads them: backend/access/login_throttle.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,11 +36,19 @@ def recent_failures(engine: Engine, client: str, since_ms: int, *, client_limit:
     return RecentFailures(list(mine), oldest_counted)
 
 
-def record_failure(engine: Engine, client: str, at_ms: int, *, forget_until_ms: int) -> None:
-    """Add a failure, deleting those at or before ``forget_until_ms`` (out of every window) on the way."""
+def record_attempt(engine: Engine, client: str, at_ms: int, *, forget_until_ms: int) -> int:
+    """Add an attempt (committed when this returns) and return its row id, deleting those at or before
+    ``forget_until_ms`` (out of every window) on the way."""
     with engine.begin() as conn:
         conn.execute(delete(AdminLoginFailure).where(AdminLoginFailure.at_ms <= forget_until_ms))
-        conn.execute(AdminLoginFailure.__table__.insert().values(client=client, at_ms=at_ms))
+        return conn.execute(AdminLoginFailure.__table__.insert().values(client=client, at_ms=at_ms)
+                            .returning(AdminLoginFailure.id)).scalar_one()
+
+
+def delete_attempt(engine: Engine, attempt_id: int) -> None:
+    """Forget one attempt (it was refused without checking its password)."""
+    with engine.begin() as conn:
+        conn.execute(delete(AdminLoginFailure).where(AdminLoginFailure.id == attempt_id))
 
 
 def clear_failures(engine: Engine, client: str) -> None:

@@ -32,6 +32,24 @@ def test_clean_item_names_the_bad_field(record, field):
     assert field in [f for f, _ in info.value.problems]
 
 
+@pytest.mark.parametrize("link", [
+    "/\\evil.example/x",          # browsers read a backslash as a slash: //evil.example/x
+    "/\t/evil.example",            # and drop tabs and line breaks: //evil.example
+    "/\n/evil.example", "/\r/evil.example", "\\\\evil.example/x", "/ /evil.example", "/p/\x00",
+    "https://shop.example/a b", "https:\\\\evil.example", " //evil.example", "/\u3000/evil.example",
+])
+def test_links_refuse_backslashes_whitespace_and_control_characters(link):
+    for field in ("url", "image"):
+        with pytest.raises(ItemInvalid) as info:
+            clean_item({"id": "A", field: link})
+        assert [f for f, _ in info.value.problems] == [field]
+
+
+def test_links_may_be_site_paths_or_http_urls_with_surrounding_spaces_trimmed():
+    row = clean_item({"id": "A", "url": " /p/1?q=a%20b#top ", "image": "https://cdn.example/x%20y.png"})
+    assert row["url"] == "/p/1?q=a%20b#top" and row["image"] == "https://cdn.example/x%20y.png"
+
+
 def test_csv_values_are_coerced():
     row = clean_item({"id": "A", "price": "12.5", "available": "no"}, coerce_text=True)
     assert row["price"] == 12.5 and row["available"] is False

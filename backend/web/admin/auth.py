@@ -6,7 +6,9 @@ The session cookie is the only cookie Upnext sets: ``upnext_admin``, HttpOnly, S
 """
 from __future__ import annotations
 
+import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable
 
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +20,7 @@ from backend.access.login_throttle import LoginThrottle
 from backend.access.passwords import PasswordRejected, check_new_password
 from backend.store.admin_credentials import load_credentials
 from backend.store.admin_sessions import IDLE_MS, create_session, end_session, load_session
+from backend.store.items import is_site_path
 from backend.web.admin.csrf import FIELD, check_form_token, check_session_token, same_origin, sign_form_token
 from backend.web.admin.render import error_page, page, redirect
 from backend.web.http import services
@@ -27,6 +30,13 @@ FORM_LIMITS = {"max_files": 1, "max_fields": 200}
 LOGIN_FORM_LIMITS = {"max_files": 0, "max_fields": 10}
 CSRF_FAILED = ("The form was out of date or did not come from this admin page, so nothing was changed "
                "(CSRF check). Go back, reload the page and try again.")
+# scrypt takes ~100 ms and 32 MiB per password: off the event loop (other requests keep flowing), two at a time
+# (the login throttle bounds how many can queue)
+HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="upnext-scrypt")
+
+
+async def _hashing(fn, *args):
+    return await asyncio.get_running_loop().run_in_executor(HASHING, fn, *args)
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
@@ -77,7 +87,7 @@ async def _credentials(request: Request):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/admin/") and not target.startswith("//") and "\\" not in target:
+    if target and target.startswith("/admin/") and is_site_path(target):
         return target
     return "/admin/"
 
@@ -97,17 +107,16 @@ async def login(request: Request) -> Response:
             return error_page(request, 403, "Refused", CSRF_FAILED)
         throttle = LoginThrottle(svc.engine, creds.secret)
         address = request.client.host if request.client else None
-        verdict = await run_in_threadpool(throttle.check, address)
+        verdict = await run_in_threadpool(throttle.attempt, address)       # counted before the check
         if not verdict.allowed:
             error, status = verdict.message, 429
-        elif creds_store.check_password(svc.settings, creds, str(form.get("password", ""))):
+        elif await _hashing(creds_store.check_password, svc.settings, creds, str(form.get("password", ""))):
             await run_in_threadpool(throttle.succeeded, address)
             token, _ = await run_in_threadpool(create_session, svc.engine)
             response = redirect(next_url)
             set_session_cookie(request, response, token)
             return response
         else:
-            await run_in_threadpool(throttle.failed, address)
             error, status = "Wrong password.", 401
     response = page(request, "login.html", {"error": error, "next": next_url,
                                             "form_token": sign_form_token(creds.secret, "login")}, status=status)
@@ -131,26 +140,28 @@ async def setup(request: Request) -> Response:
             return error_page(request, 403, "Refused", CSRF_FAILED)
         throttle = LoginThrottle(svc.engine, creds.secret)
         address = request.client.host if request.client else None
-        verdict = await run_in_threadpool(throttle.check, address)
+        verdict = await run_in_threadpool(throttle.attempt, address)       # counted before the check
         password, again = str(form.get("password", "")), str(form.get("password_again", ""))
         try:
             if not verdict.allowed:
                 error, status = verdict.message, 429
             elif not creds_store.check_setup_code(creds, str(form.get("code", ""))):
-                await run_in_threadpool(throttle.failed, address)
                 error, status = "That is not the setup code.", 401
             elif password != again:
+                await run_in_threadpool(throttle.succeeded, address)
                 error, status = "The two passwords differ.", 400
             else:
+                await run_in_threadpool(throttle.succeeded, address)
                 check_new_password(password)
-                await run_in_threadpool(creds_store.finish_setup, svc.engine, svc.settings, password)
+                await _hashing(creds_store.finish_setup, svc.engine, svc.settings, password)
                 token, _ = await run_in_threadpool(create_session, svc.engine)
                 response = redirect("/admin/", "password-set")
                 set_session_cookie(request, response, token)
                 return response
         except PasswordRejected as exc:
             error, status = str(exc).capitalize() + ".", 400
-    return page(request, "setup.html", {"error": error, "code_path": str(code_path or ""),
+    # the file's name only: the page is for anonymous visitors, who need not learn where the data folder is
+    return page(request, "setup.html", {"error": error, "code_file": code_path.name if code_path else "",
                                         "form_token": sign_form_token(creds.secret, "setup")}, status=status)
 
 
@@ -171,17 +182,17 @@ async def change_password(request: Request, current: str, new: str, again: str) 
         return "The password comes from UPNEXT_ADMIN_PASSWORD: change it there."
     throttle = LoginThrottle(svc.engine, creds.secret)        # guesses here count as failed logins
     address = request.client.host if request.client else None
-    verdict = await run_in_threadpool(throttle.check, address)
+    verdict = await run_in_threadpool(throttle.attempt, address)           # counted before the check
     if not verdict.allowed:
         return verdict.message
-    if not creds_store.check_password(svc.settings, creds, current):
-        await run_in_threadpool(throttle.failed, address)
+    if not await _hashing(creds_store.check_password, svc.settings, creds, current):
         return "The current password is wrong."
+    await run_in_threadpool(throttle.succeeded, address)
     if new != again:
         return "The two new passwords differ."
     try:
         check_new_password(new)
     except PasswordRejected as exc:
         return str(exc).capitalize() + "."
-    await run_in_threadpool(creds_store.set_password, svc.engine, new)
+    await _hashing(creds_store.set_password, svc.engine, new)
     return None

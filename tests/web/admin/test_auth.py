@@ -56,6 +56,8 @@ def test_a_wrong_password_is_refused(anonymous):
 def test_the_next_page_must_be_an_admin_page(anonymous):
     token = form_token(anonymous.get("/admin/login").text)
     for target, expected in (("//evil.example/admin/", "/admin/"), ("https://evil.example/", "/admin/"),
+                             ("/\\evil.example/admin/", "/admin/"), ("/\t/evil.example/admin/", "/admin/"),
+                             ("/admin/\r\nx", "/admin/"), ("/admin/ x", "/admin/"),
                              ("/admin/settings", "/admin/settings")):
         anonymous.cookies.clear()
         r = anonymous.post("/admin/login", data={"csrf": token, "password": PASSWORD, "next": target})
@@ -129,6 +131,7 @@ def test_first_visit_sets_the_password_with_the_setup_code(db_url, tmp_path, sho
         assert c.get("/admin/login").headers["location"] == "/admin/setup"
         page = c.get("/admin/setup")
         assert page.status_code == 200 and SETUP_CODE_FILE in page.text
+        assert str(tmp_path) not in page.text          # anonymous visitors do not learn where the data folder is
         code = (tmp_path / "var" / SETUP_CODE_FILE).read_text().strip()
         token = form_token(page.text)
         form = {"csrf": token, "code": code, "password": "my new admin password",
@@ -172,3 +175,40 @@ def test_pages_carry_a_strict_policy_and_no_inline_script_or_style(admin, shop):
     preview = admin.get(f"/admin/sites/{shop.site_id}/placements/next/preview")
     assert "frame-ancestors 'self'" in preview.headers["content-security-policy"]
     assert preview.headers["x-frame-options"] == "SAMEORIGIN"
+
+
+@pytest.mark.slow
+def test_concurrent_wrong_passwords_cannot_race_past_the_limit_nor_stall_other_requests(sqlite_url, tmp_path):
+    """40 wrong passwords at once, over two worker processes, against a stored (scrypt) password: at most the
+    per-client limit of them are checked (401), the others are refused unchecked (429); a /healthz sent during the
+    burst is answered."""
+    import asyncio
+
+    import httpx
+
+    from backend.access.credentials import set_password
+    from backend.simulation.server import ServerProcess
+    from backend.store.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    set_password(engine, PASSWORD)
+    engine.dispose()
+
+    async def burst(url: str):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            token = form_token((await client.get("/admin/login")).text)
+            form = {"csrf": token, "password": "wrong password", "next": "/admin/"}
+            logins = [asyncio.create_task(client.post("/admin/login", data=form)) for _ in range(40)]
+            await asyncio.sleep(0.05)
+            started = time.monotonic()
+            health = await client.get("/healthz")
+            health_s = time.monotonic() - started
+            return [r.status_code for r in await asyncio.gather(*logins)], health, health_s
+
+    with ServerProcess(sqlite_url, workers=2, data_dir=tmp_path / "var", log_path=tmp_path / "server.log") as server:
+        statuses, health, health_s = asyncio.run(burst(server.url))
+    print(f"\n/healthz during the burst answered in {health_s * 1000:.0f} ms; logins: "
+          f"{statuses.count(401)} checked, {statuses.count(429)} refused")
+    assert health.status_code == 200
+    assert set(statuses) <= {401, 429}
+    assert 1 <= statuses.count(401) <= PER_CLIENT

@@ -1,6 +1,12 @@
 """The catalogue page: imports with a validation report, search, availability."""
+import fcntl
 import json
+import os
+import time
 
+from starlette.testclient import TestClient
+
+from backend.app import create_app
 from backend.store.items import count_items
 from tests.support.visits import seed_catalog
 
@@ -61,3 +67,25 @@ def test_search_and_availability(admin, shop, engine, svc):
     assert 'aria-pressed="false"' in admin.get(base + "?q=SKU-005").text
     r = admin.post(base + "/availability", data={"csrf": admin.csrf, "item": "nope", "available": "1"})
     assert r.status_code == 404
+
+
+def test_uploads_are_copied_under_the_data_folder_and_removed_after_the_import(admin, shop, admin_settings):
+    uploads = admin_settings.data_dir / "uploads"
+    assert _import(admin, shop, "items.csv", CSV).status_code == 200
+    assert _import(admin, shop, "broken.csv", "\x00\xff not a csv").status_code in (200, 400)
+    assert uploads.is_dir() and list(uploads.iterdir()) == []
+
+
+def test_copies_left_by_a_killed_import_are_removed_at_start_up_but_not_one_in_use(admin_settings, shop):
+    """kill -9 during an import leaves its copy in the uploads folder; the next start removes it, but leaves a copy
+    that a live import (another worker process) still holds locked."""
+    uploads = admin_settings.data_dir / "uploads"
+    uploads.mkdir(parents=True)
+    left, in_use = uploads / "import-left.csv", uploads / "import-in-use.csv"
+    for path in (left, in_use):
+        path.write_text(CSV)
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    with open(in_use, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with TestClient(create_app(admin_settings)):
+            assert not left.exists() and in_use.exists()
