@@ -11,6 +11,8 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Int
                         UniqueConstraint, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from backend.item_ids import ID_MAX  # item ids (api.md); the rule lives there
+
 # Named constraints: SQLite can only alter a constraint it can name (Alembic batch mode).
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -20,7 +22,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ID_MAX = 256        # item ids, api.md
 SESSION_MAX = 64    # session ids, api.md
 REC_MAX = 64        # rec ids
 EVENT_TYPES = ("view", "rec_impression", "rec_click", "play", "watch", "cart", "purchase")
