@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, text)
+                        UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backend.item_ids import ID_MAX  # item ids (api.md); the rule lives there
@@ -44,6 +44,8 @@ class Site(Base):
     catalog_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     live_model_id: Mapped[int | None] = mapped_column(
         ForeignKey("models.id", ondelete="SET NULL", use_alter=True, name="fk_sites_live_model_id_models"))
+    # events without an Origin header (scripts, not browsers) are refused with 403 when set
+    require_origin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Item(Base):

@@ -22,12 +22,13 @@ SIMILAR = '<div data-upnext="similar"></div>'
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A real server with a site for https://shop.test and its catalogue, no model (answers from the catalogue)."""
+    """A real server with a site for https://shop.test and its catalogue, no model (answers from the catalogue).
+    The site requires an Origin on events: the widget's requests and beacons carry one, so nothing is lost."""
     root = tmp_path_factory.mktemp("ids")
     url = f"sqlite:///{root / 'upnext.db'}"
     migrate(url)
     engine = make_engine(url)
-    keys = create_site(engine, "shop", [SHOP])
+    keys = create_site(engine, "shop", [SHOP], require_origin=True)
     save_items(engine, keys.site_id, [clean_item(it) for it in CATALOGUE])
     with ServerProcess(url, data_dir=root / "var", log_path=root / "server.log") as server:
         server.keys, server.engine = keys, engine
@@ -41,7 +42,7 @@ class Shop:
 
     def __init__(self, context, widget_js: bytes, server):
         self.server, self.widget_js, self.pages = server, widget_js, {}
-        self.rec_statuses, self.batches = [], []
+        self.rec_statuses, self.batches, self.kinds = [], [], []
         context.route(f"{SHOP}/**", self._shop)
         context.route(f"{IMG}/**", lambda route: route.fulfill(body=svg(urlsplit(route.request.url).path),
                                                                headers={"Content-Type": "image/svg+xml"}))
@@ -78,6 +79,7 @@ class Shop:
             self.rec_statuses.append(response.status)
         elif parts.path == "/v1/events" and route.request.method == "POST":
             self.batches.append((response.status, json.loads(route.request.post_data)["events"]))
+            self.kinds.append(route.request.resource_type)       # "fetch", or "ping" for a beacon
         route.fulfill(response=response)
 
 
@@ -112,3 +114,17 @@ def test_a_history_left_by_an_older_widget_with_a_refused_id_is_cleaned(server, 
     expect(cards(page, "similar")).to_have_count(8)
     assert history(page) == ["SKU-1", "SKU-2"]
     assert shop.rec_statuses == [200]
+
+
+def test_beacons_carry_an_origin_so_a_site_that_requires_one_keeps_them(server, context, widget_js, page):
+    """The events a page hands to the browser as it goes away (sendBeacon) reach a site that requires an Origin."""
+    shop = Shop(context, widget_js, server)
+    page.goto(shop.page("/p/SKU-5", "SKU-5"))
+    expect(cards(page, "similar")).to_have_count(8)
+    page.evaluate("window.dispatchEvent(new Event('pagehide'))")     # before the 1 s flush: the widget hands off
+    deadline = time.monotonic() + 10
+    while "ping" not in shop.kinds and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert "ping" in shop.kinds
+    assert [status for status, _ in shop.batches] == [202] * len(shop.batches)
+    assert ("view", "SKU-5") in [(e["type"], e.get("item")) for _, events in shop.batches for e in events]

@@ -1,7 +1,7 @@
 import pytest
 
 from backend.store.sites import (SiteDirectory, SiteError, create_site, hash_secret, list_sites,
-                                 normalise_origin, rotate_keys, set_origins)
+                                 normalise_origin, rotate_keys, set_origins, set_require_origin)
 
 
 def test_create_site_returns_keys_and_stores_only_the_secret_hash(engine):
@@ -54,3 +54,17 @@ def test_set_origins_and_wildcard(engine):
     assert directory.any_site_allows("https://anything.example")
     with pytest.raises(SiteError):
         set_origins(engine, "nope", ["https://x.example"])
+
+
+def test_require_origin_is_stored_listed_and_seen_by_the_directory(engine):
+    keys = create_site(engine, "shop", ["https://shop.example"])
+    strict = create_site(engine, "strict", [], require_origin=True)
+    directory = SiteDirectory(engine)
+    assert not directory.by_publishable_key(keys.publishable_key).require_origin
+    assert directory.by_publishable_key(strict.publishable_key).require_origin
+    assert set_require_origin(engine, "shop", True) is True
+    directory.reload()
+    assert directory.by_publishable_key(keys.publishable_key).require_origin
+    assert [s["require_origin"] for s in list_sites(engine)] == [True, True]
+    with pytest.raises(SiteError, match="no site named"):
+        set_require_origin(engine, "nope", True)
