@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # The embeddable widget: widget/src -> static/w.js (+ w.json), minified; fails when over its size budget.
 widget: static/w.js
-static/w.js: $(STAMP) widget/build.py $(wildcard widget/src/*)
+static/w.js: $(STAMP) widget/build.py backend/item_ids.py $(wildcard widget/src/*)
 	$(PY) widget/build.py
 
 system-deps:

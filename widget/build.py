@@ -1,5 +1,5 @@
-"""Build the widget: the parts in widget/src joined in one function scope, carousel.css inlined, minified
-(rjsmin, pinned in pyproject),
+"""Build the widget: the parts in widget/src joined in one function scope, carousel.css inlined, the server's
+rule for item ids (backend/item_ids.py) written in as a regular expression, minified (rjsmin, pinned in pyproject),
 written to static/w.js with static/w.json beside it ({"hash", "bytes", "gzip_bytes", "sri", "name"}).
 
     python widget/build.py [--out DIR]
@@ -21,12 +21,18 @@ from pathlib import Path
 
 import rjsmin
 
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:       # run as a script (python widget/build.py): the backend package is beside us
+    sys.path.insert(0, str(REPO))
+from backend.item_ids import js_pattern  # noqa: E402 (after the path above)
+
 SRC = Path(__file__).resolve().parent / "src"
 PARTS = ("core.js", "events.js", "carousel.js", "start.js")      # in this order: later parts use earlier ones
 HEADER = "/*! Upnext widget: recommendation carousels and visit events (api.md). Apache-2.0 */\n"
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "static"
+DEFAULT_OUT = REPO / "static"
 BUDGET_GZIP_BYTES = 8 * 1024
 CSS_PLACEHOLDER = "'__CSS__'"
+ID_RE_PLACEHOLDER = "'__ID_RE__'"
 
 
 class OverBudget(Exception):
@@ -56,11 +62,14 @@ def minify_css(css: str) -> str:
 
 
 def bundle(parts: list[str], css: str) -> str:
-    """The parts joined inside one strict-mode function scope, with the stylesheet inlined as a string."""
+    """The parts joined inside one strict-mode function scope, with the stylesheet inlined as a string and the
+    item id rule as a regular expression literal."""
     js = "".join(parts)
     if js.count(CSS_PLACEHOLDER) != 1:
         raise ValueError(f"widget source must contain {CSS_PLACEHOLDER} exactly once")
-    js = js.replace(CSS_PLACEHOLDER, json.dumps(minify_css(css)))
+    if js.count(ID_RE_PLACEHOLDER) != 1:
+        raise ValueError(f"widget source must contain {ID_RE_PLACEHOLDER} exactly once")
+    js = js.replace(CSS_PLACEHOLDER, json.dumps(minify_css(css))).replace(ID_RE_PLACEHOLDER, js_pattern())
     return HEADER + "(function (w, d) {\n'use strict';\n" + js + "})(window, document);\n"
 
 

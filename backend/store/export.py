@@ -3,6 +3,13 @@
 The database does the grouping: one row per *session* comes back, carrying the session's item indices (and
 ordering keys) as space-separated text, which numpy parses in bulk. Item ids are mapped to indices in SQL
 through a temporary vocabulary table, so no per-event string ever reaches Python.
+
+Sessions that look machine-made are left out of training. Anyone holding a site's publishable key can post events
+without an Origin header (scripts, not browsers), up to the key's rate, so a flood of made-up sessions must not
+teach the model. A session is dropped when it has more than ``max_session_events`` view-like events, or when at
+least ``RATE_MIN_EVENTS`` of them come faster than ``max_events_per_second`` on average (from its first event to
+its last, by client time where the event carries one, else by the time the server received it): people open one
+page at a time; scripts do not wait. Both can be turned off with None.
 """
 from __future__ import annotations
 
@@ -19,16 +26,21 @@ from backend.store.tables import VIEW_LIKE
 log = logging.getLogger(__name__)
 
 CHUNK_SESSIONS = 20_000
+MAX_SESSION_EVENTS = 500           # view-like events in one session: beyond this, a script (or a stuck page)
+MAX_EVENTS_PER_SECOND = 1.0        # sustained over the whole session...
+RATE_MIN_EVENTS = 10               # ...of at least this many events (a click and its page view come together)
 
 
 def export_sessions(engine: Engine, site_id: int, *, types: Iterable[str] = VIEW_LIKE,
                     since_ms: int | None = None, until_ms: int | None = None,
-                    min_length: int = 2) -> SessionData:
+                    min_length: int = 2, max_session_events: int | None = MAX_SESSION_EVENTS,
+                    max_events_per_second: float | None = MAX_EVENTS_PER_SECOND) -> SessionData:
     """The site's sessions in training order (by first received event), events in client time order.
 
     Consecutive repeats of one item in a session are collapsed (a ``rec_click`` and the ``view`` of the page it
-    opens are one step for the model). Sessions shorter than ``min_length`` after that are dropped, and items that
-    occur in no remaining session are left out of ``item_ids``.
+    opens are one step for the model). Sessions that look machine-made (see the module's description) and
+    sessions shorter than ``min_length`` after collapsing are dropped, and items that occur in no remaining session
+    are left out of ``item_ids``.
     """
     t0 = time.perf_counter()
     types = sorted(set(types))
@@ -46,9 +58,11 @@ def export_sessions(engine: Engine, site_id: int, *, types: Iterable[str] = VIEW
         item_ids = _load_vocabulary(conn, cond, params)
         sess_t0, lengths, idx, ts, ids = _load_sessions(conn, cond, params)
         conn.rollback()   # drops nothing permanent; ends the read transaction holding the temp table
-    data = _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length)
+    data, machine = _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length,
+                              max_session_events, max_events_per_second)
     log.info("training export", extra={"site": site_id, "sessions": data.n_sessions, "events": data.n_events,
-                                       "items": data.n_items, "seconds": round(time.perf_counter() - t0, 3)})
+                                       "items": data.n_items, "machine_made_sessions": machine,
+                                       "seconds": round(time.perf_counter() - t0, 3)})
     return data
 
 
@@ -91,20 +105,41 @@ def _load_sessions(conn: Connection, cond: str, params: dict):
     return cat(t0s), cat(lengths), cat(idx), cat(ts), cat(ids)
 
 
-def _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length: int) -> SessionData:
+def machine_made(lengths: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray, max_session_events: int | None,
+                 max_events_per_second: float | None) -> np.ndarray:
+    """Per session: does it look machine-made (too many events, or too fast)? ``lengths`` are event counts."""
+    out = np.zeros(len(lengths), dtype=bool)
+    if max_session_events is not None:
+        out |= lengths > max_session_events
+    if max_events_per_second is not None:
+        span_ms = (last_ms - first_ms).astype(np.float64)
+        out |= (lengths >= RATE_MIN_EVENTS) & ((lengths - 1) * 1000.0 > max_events_per_second * span_ms)
+    return out
+
+
+def _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length: int, max_session_events: int | None = None,
+              max_events_per_second: float | None = None) -> tuple[SessionData, int]:
+    """The sessions as SessionData, and how many were dropped as machine-made."""
     if len(idx) != int(lengths.sum()):
         raise RuntimeError("training export: event count does not match the session lengths")
     session_of = np.repeat(np.arange(len(lengths)), lengths)
     order = np.lexsort((ids, ts, session_of))          # (session, time, id): a no-op when already ordered
     if np.any(order != np.arange(len(order))):
-        idx = idx[order]
+        idx, ts = idx[order], ts[order]
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    present = lengths > 0
+    first_ms, last_ms = np.zeros(len(lengths), np.int64), np.zeros(len(lengths), np.int64)
+    first_ms[present] = ts[starts[present]]
+    last_ms[present] = ts[starts[present] + lengths[present] - 1]
+    machine = machine_made(lengths, first_ms, last_ms, max_session_events, max_events_per_second)
     # collapse consecutive repeats of an item within a session
     keep = np.ones(len(idx), dtype=bool)
     keep[1:] = ~((idx[1:] == idx[:-1]) & (session_of[1:] == session_of[:-1]))
     idx, session_of = idx[keep], session_of[keep]
     lengths = np.bincount(session_of, minlength=len(lengths))
-    # drop short sessions
-    long_enough = lengths >= min_length
+    # drop short sessions and machine-made ones
+    long_enough = (lengths >= min_length) & ~machine
     idx = idx[long_enough[session_of]]
     lengths, sess_t0 = lengths[long_enough], sess_t0[long_enough]
     # re-index items that still occur
@@ -112,4 +147,4 @@ def _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length: int) -> Sess
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return SessionData(item_ids=item_ids[used], items=idx.astype(np.int32), offsets=offsets,
-                       start_times=sess_t0.astype(np.float64) / 1000.0)
+                       start_times=sess_t0.astype(np.float64) / 1000.0), int(machine.sum())

@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from backend.clock import now_ms
 from backend.errors import UpnextError
-from backend.store.tables import ID_MAX, Item, Site
+from backend.item_ids import DESCRIPTION, valid_id
+from backend.store.tables import Item, Site
 
 FIELDS = ("id", "title", "url", "image", "price", "currency", "category", "available", "attributes")
 TITLE_MAX, URL_MAX, CATEGORY_MAX, ATTRIBUTES_MAX = 1000, 2048, 256, 16 * 1024
@@ -65,8 +66,8 @@ def clean_item(record: Any, *, coerce_text: bool = False) -> dict[str, Any]:
     item_id = record.get("id")
     if isinstance(item_id, (int,)) and not isinstance(item_id, bool):
         item_id = str(item_id)
-    if not isinstance(item_id, str) or not item_id or len(item_id) > ID_MAX or not item_id.isprintable():
-        problems.append(("id", f"required: 1-{ID_MAX} printable characters"))
+    if not valid_id(item_id):
+        problems.append(("id", f"required: {DESCRIPTION}"))
     row["id"] = item_id
     title = record.get("title", "")
     if title is None:

@@ -41,6 +41,7 @@ class SiteInfo:
     id: int
     name: str
     origins: frozenset[str]
+    require_origin: bool = False     # refuse events without an Origin header (scripts) with 403
 
     def allows_origin(self, origin: str) -> bool:
         return "*" in self.origins or origin in self.origins
@@ -71,7 +72,7 @@ def _new_keys() -> tuple[str, str]:
     return "pk_live_" + secrets.token_urlsafe(18), "sk_live_" + secrets.token_urlsafe(32)
 
 
-def create_site(engine: Engine, name: str, origins: list[str]) -> SiteKeys:
+def create_site(engine: Engine, name: str, origins: list[str], *, require_origin: bool = False) -> SiteKeys:
     if not NAME_RE.match(name or ""):
         raise SiteError("site name: 1-100 letters, digits, spaces, '_', '.', '-', starting with a letter or digit")
     clean = sorted({normalise_origin(o) for o in origins})
@@ -81,7 +82,7 @@ def create_site(engine: Engine, name: str, origins: list[str]) -> SiteKeys:
             raise SiteError(f"a site named {name!r} exists already")
         site_id = conn.execute(Site.__table__.insert().values(
             name=name, allowed_origins=clean, publishable_key=pk, secret_key_hash=hash_secret(sk),
-            created_ms=now_ms())).inserted_primary_key[0]
+            created_ms=now_ms(), require_origin=require_origin)).inserted_primary_key[0]
     return SiteKeys(site_id, name, pk, sk, tuple(clean))
 
 
@@ -106,12 +107,23 @@ def set_origins(engine: Engine, name: str, origins: list[str]) -> tuple[str, ...
     return tuple(clean)
 
 
+def set_require_origin(engine: Engine, name: str, require: bool) -> bool:
+    """Whether the site refuses events that carry no Origin header (anything but a browser page)."""
+    with engine.begin() as conn:
+        n = conn.execute(Site.__table__.update().where(Site.name == name)
+                         .values(require_origin=bool(require))).rowcount
+    if not n:
+        raise SiteError(f"no site named {name!r}")
+    return bool(require)
+
+
 def list_sites(engine: Engine) -> list[dict]:
     with engine.connect() as conn:
         rows = conn.execute(select(Site.id, Site.name, Site.publishable_key, Site.allowed_origins,
-                                Site.created_ms).order_by(Site.id)).all()
+                                Site.created_ms, Site.require_origin).order_by(Site.id)).all()
     return [{"id": r.id, "name": r.name, "publishable_key": r.publishable_key,
-             "allowed_origins": list(r.allowed_origins), "created_ms": r.created_ms} for r in rows]
+             "allowed_origins": list(r.allowed_origins), "require_origin": bool(r.require_origin),
+             "created_ms": r.created_ms} for r in rows]
 
 
 def site_by_name(engine: Engine, name: str) -> dict:
@@ -152,10 +164,10 @@ class SiteDirectory:
     def reload(self) -> None:
         with self._engine.connect() as conn:
             rows = conn.execute(select(Site.id, Site.name, Site.allowed_origins, Site.publishable_key,
-                                       Site.secret_key_hash)).all()
+                                       Site.secret_key_hash, Site.require_origin)).all()
         by_pk, by_secret = {}, {}
         for r in rows:
-            info = SiteInfo(r.id, r.name, frozenset(r.allowed_origins))
+            info = SiteInfo(r.id, r.name, frozenset(r.allowed_origins), bool(r.require_origin))
             by_pk[r.publishable_key] = info
             by_secret[r.secret_key_hash] = info
         with self._lock:

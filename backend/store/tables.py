@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, text)
+                        UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from backend.item_ids import ID_MAX  # item ids (api.md); the rule lives there
 
 # Named constraints: SQLite can only alter a constraint it can name (Alembic batch mode).
 NAMING = {
@@ -20,7 +22,6 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-ID_MAX = 256        # item ids, api.md
 SESSION_MAX = 64    # session ids, api.md
 REC_MAX = 64        # rec ids
 EVENT_TYPES = ("view", "rec_impression", "rec_click", "play", "watch", "cart", "purchase")
@@ -43,6 +44,8 @@ class Site(Base):
     catalog_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     live_model_id: Mapped[int | None] = mapped_column(
         ForeignKey("models.id", ondelete="SET NULL", use_alter=True, name="fk_sites_live_model_id_models"))
+    # events without an Origin header (scripts, not browsers) are refused with 403 when set
+    require_origin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Item(Base):

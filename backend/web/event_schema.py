@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from backend.item_ids import id_problem
 from backend.store.tables import ID_MAX, REC_MAX, VIEW_LIKE  # noqa: F401 (re-exported)
 
 MAX_EVENTS = 100
@@ -66,17 +67,6 @@ def check_envelope(payload: Any) -> tuple[str, str, list[Any]]:
     return key, session, events
 
 
-def _id(value: Any, limit: int = ID_MAX) -> str | None:
-    """The problem with an item id, or None when it is fine."""
-    if not isinstance(value, str):
-        return "must be a string"
-    if not value or len(value) > limit:
-        return f"must be 1-{limit} characters, got {len(value)}"
-    if not value.isprintable():
-        return "must not contain control characters"
-    return None
-
-
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
         and abs(value) != float("inf")
@@ -107,7 +97,7 @@ def check_events(events: list[Any], now_ms: int) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"type": etype, "item": None, "rec": None, "items": None, "value": None,
                                "currency": None, "client_ms": None}
         if "item" in ev:
-            if (msg := _id(ev["item"])):
+            if (msg := id_problem(ev["item"])):
                 problems.append(Problem(f"{at}.item", msg))
             row["item"] = ev["item"]
         if "rec" in ev:
@@ -121,7 +111,7 @@ def check_events(events: list[Any], now_ms: int) -> list[dict[str, Any]]:
                 problems.append(Problem(f"{at}.items", f"must be a list of 1-{MAX_IMPRESSION_ITEMS} item ids"))
             else:
                 for j, it in enumerate(items):
-                    if (msg := _id(it)):
+                    if (msg := id_problem(it)):
                         problems.append(Problem(f"{at}.items[{j}]", msg))
                         break
             row["items"] = items

@@ -53,6 +53,9 @@ async def post_events(request: Request) -> Response:
                       headers=early_cors)
     if origin is not None and not site.allows_origin(origin):
         return refuse(403, "origin", f"origin {origin[:200]} is not allowed for this key", count=count)
+    if origin is None and site.require_origin:
+        return refuse(403, "no_origin", "this site takes events only from its pages: the request has no Origin "
+                                        "header", count=count)
     cors = cors_headers(origin)
 
     now = now_ms()

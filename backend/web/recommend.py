@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from backend.clock import now_ms
 from backend.experiments.routing import recommend_routed, route
+from backend.item_ids import DESCRIPTION, valid_id
 from backend.serving.recommender import RecRequest
 from backend.store.placements import MAX_N, NAME_RE
-from backend.store.tables import ID_MAX
 from backend.web.event_schema import SESSION_RE
 from backend.web.http import cors_headers, json_response, problem, services
 
@@ -32,8 +32,8 @@ def _ids(raw: str | None, field: str, problems: list) -> tuple[str, ...]:
     ids = tuple(i for i in raw.split(",") if i)
     if len(ids) > MAX_LIST:
         problems.append({"field": field, "message": f"at most {MAX_LIST} comma-separated item ids"})
-    elif any(len(i) > ID_MAX or not i.isprintable() for i in ids):
-        problems.append({"field": field, "message": f"item ids are 1-{ID_MAX} printable characters"})
+    elif not all(map(valid_id, ids)):
+        problems.append({"field": field, "message": f"comma-separated item ids, each {DESCRIPTION}"})
     return ids
 
 
@@ -48,8 +48,8 @@ def parse(request: Request) -> tuple[dict, list]:
     if session is not None and not SESSION_RE.match(session):
         problems.append({"field": "session", "message": "22-64 characters of A-Z a-z 0-9 _ -"})
     item = q.get("item") or None
-    if item is not None and (len(item) > ID_MAX or not item.isprintable()):
-        problems.append({"field": "item", "message": f"1-{ID_MAX} printable characters"})
+    if item is not None and not valid_id(item):
+        problems.append({"field": "item", "message": DESCRIPTION})
     n = None
     if q.get("n"):
         if not q["n"].isdigit() or not 1 <= int(q["n"]) <= MAX_N:

@@ -28,6 +28,23 @@ def test_site_create_prints_keys_as_json_and_list(env, capsys):
     assert [s["name"] for s in listed] == ["shop"] and "secret_key" not in listed[0]
 
 
+def test_site_require_origin_switch(env, capsys):
+    assert main(["site", "create", "shop", "--origin", "https://shop.example"]) == 0
+    assert main(["site", "create", "strict", "--require-origin"]) == 0
+    capsys.readouterr()
+    assert main(["site", "list", "--json"]) == 0
+    assert [s["require_origin"] for s in json.loads(capsys.readouterr().out)] == [False, True]
+    assert main(["site", "require-origin", "shop", "on"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"site": "shop", "require_origin": True}
+    assert main(["site", "list"]) == 0
+    assert capsys.readouterr().out.count("(Origin required)") == 2
+    assert main(["site", "require-origin", "strict", "off"]) == 0
+    assert main(["site", "require-origin", "nope", "on"]) == 1
+    assert "no site named" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["site", "require-origin", "shop", "maybe"])
+
+
 def test_errors_are_messages_not_tracebacks(env, capsys):
     main(["site", "create", "shop"])
     capsys.readouterr()

@@ -64,3 +64,43 @@ def test_export_of_many_random_sessions_matches_a_python_model(engine):
     data = export_sessions(engine, site)
     got = [[data.item_ids[i] for i in data.session(s)] for s in range(data.n_sessions)]
     assert got == [expected[k] for k in sorted(expected)]
+
+
+def _visit(session, n, start, step_ms, *, received_step_ms=None, items=40):
+    """n views of distinct items, one every ``step_ms`` (client time); received ``received_step_ms`` apart
+    (default: as they happened; 0: all in one batch)."""
+    rstep = step_ms if received_step_ms is None else received_step_ms
+    return [ev(session, f"I{k % items}", start + k * step_ms, start + k * rstep) for k in range(n)]
+
+
+def test_export_leaves_out_sessions_that_look_machine_made(engine):
+    site = create_site(engine, "shop", []).site_id
+    _add(engine, site, [
+        *_visit("human-browsing", 12, 1_000_000, 20_000),                   # a page every 20 s
+        *_visit("human-offline", 12, 2_000_000, 15_000, received_step_ms=0),  # queued, delivered in one batch
+        *_visit("human-click", 2, 3_000_000, 300),                         # a rec_click and its page view
+        *_visit("bot-fast", 30, 4_000_000, 100),                           # 10 events a second
+        *_visit("bot-no-ts", 12, 5_000_000, 0),                            # a burst, no pacing at all
+        *_visit("bot-long", 600, 6_000_000, 5_000, items=600),             # paced, but 600 pages in 50 minutes
+    ])
+    _add(engine, site, [{**e, "client_ms": None} for e in _visit("bot-curl", 20, 9_000_000, 10)])
+
+    def kept(**limits):
+        data = export_sessions(engine, site, **limits)
+        return sorted(len(data.session(s)) for s in range(data.n_sessions))
+
+    assert kept() == [2, 12, 12]                                          # the three people
+    assert kept(max_session_events=None, max_events_per_second=None) == [2, 12, 12, 12, 20, 30, 600]
+    assert kept(max_session_events=1000) == [2, 12, 12, 600]              # only the rate
+    assert kept(max_events_per_second=None) == [2, 12, 12, 12, 20, 30]   # only the length
+    assert kept(max_events_per_second=0.01) == [2]                        # 12 events in 4 min is too fast then
+
+
+def test_machine_made_rule_edges():
+    from backend.store.export import RATE_MIN_EVENTS, machine_made
+
+    n = np.array([RATE_MIN_EVENTS - 1, RATE_MIN_EVENTS, RATE_MIN_EVENTS, 501, 500])
+    first = np.zeros(5, np.int64)
+    last = np.array([0, (RATE_MIN_EVENTS - 1) * 1000, (RATE_MIN_EVENTS - 1) * 1000 - 1, 10**9, 10**9])
+    assert machine_made(n, first, last, 500, 1.0).tolist() == [False, False, True, True, False]
+    assert machine_made(n, first, last, None, None).tolist() == [False] * 5

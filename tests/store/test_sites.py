@@ -1,7 +1,7 @@
 import pytest
 
 from backend.store.sites import (SiteDirectory, SiteError, create_site, hash_secret, list_sites,
-                                 normalise_origin, rotate_keys, set_origins)
+                                 normalise_origin, rotate_keys, set_origins, set_require_origin)
 
 
 def test_create_site_returns_keys_and_stores_only_the_secret_hash(engine):
@@ -82,3 +82,18 @@ def test_directory_keeps_serving_what_it_has_when_a_reload_fails(tmp_path, engin
         directory.refresh_if_due()
     assert directory.by_publishable_key(keys.publishable_key).name == "shop"
     broken.dispose()
+
+
+def test_require_origin_is_stored_listed_and_seen_by_the_directory(engine):
+    keys = create_site(engine, "shop", ["https://shop.example"])
+    strict = create_site(engine, "strict", [], require_origin=True)
+    directory = SiteDirectory(engine)
+    directory.reload()
+    assert not directory.by_publishable_key(keys.publishable_key).require_origin
+    assert directory.by_publishable_key(strict.publishable_key).require_origin
+    assert set_require_origin(engine, "shop", True) is True
+    directory.reload()
+    assert directory.by_publishable_key(keys.publishable_key).require_origin
+    assert [s["require_origin"] for s in list_sites(engine)] == [True, True]
+    with pytest.raises(SiteError, match="no site named"):
+        set_require_origin(engine, "nope", True)

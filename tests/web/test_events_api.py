@@ -46,6 +46,28 @@ def test_json_content_type_and_no_origin_are_accepted(client, site):
                 content_type="application/json").status_code == 202
 
 
+def test_a_site_can_require_an_origin_on_events(client, site, engine):
+    """Without the switch anyone with the publishable key can post events from a script (no Origin header);
+    with it such posts are refused with 403 and nothing is stored, while pages of the site still send events."""
+    from backend.store.sites import set_require_origin
+
+    svc = client.app.state.services
+    one = batch(site, [{"type": "view", "item": "A"}])
+    assert post(client, one, origin=None).status_code == 202
+    set_require_origin(engine, "shop", True)
+    svc.sites.reload()
+    r = post(client, one, origin=None)
+    assert r.status_code == 403 and "Origin" in r.json()["error"]
+    assert post(client, one, origin=None, content_type="application/json").status_code == 403
+    assert post(client, one).status_code == 202                                   # the site's own pages
+    assert post(client, one, origin="https://evil.example").status_code == 403
+    assert len(stored(engine)) == 2
+    assert 'upnext_events_rejected_total{reason="no_origin"} 2.0' in client.get("/metrics").text
+    set_require_origin(engine, "shop", False)
+    svc.sites.reload()
+    assert post(client, one, origin=None).status_code == 202
+
+
 def test_sql_and_html_in_ids_and_titles_are_stored_verbatim(client, site, engine):
     nasty = ["'); DROP TABLE events; --", "<img src=x onerror=alert(1)>", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \" ' \\"]
     r = post(client, batch(site, [{"type": "view", "item": x} for x in nasty]))

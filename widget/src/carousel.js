@@ -56,13 +56,14 @@ function ask(host, root, g) {
   var p = new URLSearchParams({ key: KEY, placement: host.getAttribute('data-upnext') });
   if (n) p.set('n', n);
   var item = host.getAttribute('data-item') || pageItem;
-  if (item) p.set('item', item);
+  if (validId(item)) p.set('item', item);     // an id the server would refuse: ask without it
+  else if (item) warn('data-item is not a valid item id: ignored');
   if (!GPC) {
     var s = session();
     p.set('session', s.id);
     if (s.history.length) p.set('history', s.history.join(','));
   }
-  var exclude = Object.keys(shown);
+  var exclude = Object.keys(shown).filter(listable);
   if (exclude.length) p.set('exclude', exclude.join(','));
   var abort = w.AbortController && new AbortController();
   var t = setTimeout(function () { if (abort) abort.abort(); }, REC_TIMEOUT_MS);

@@ -18,6 +18,7 @@ var REC_TIMEOUT_MS = 8000;
 var S_SESSION = 'upnext:session', S_QUEUE = 'upnext:queue', S_RETRY = 'upnext:retry';
 var REC_RE = /^r_[\w-]{1,62}$/;
 var CURRENCY_RE = /^[A-Z]{3}$/;
+var ID_RE = '__ID_RE__';                     // the server's rule for item ids (backend/item_ids.py), at build time
 
 var script = d.currentScript || d.querySelector('script[src][data-key]');
 var conf = (script && script.dataset) || {};
@@ -36,8 +37,11 @@ function clampN(value, fallback) {
   var n = parseInt(value, 10);
   return n > 0 ? Math.min(n, 50) : fallback;
 }
-function validId(id) {    // what the server accepts: 1-256 characters, no control characters
-  return typeof id === 'string' && id.length > 0 && id.length <= 256 && !/[\u0000-\u001f\u007f-\u009f]/.test(id);
+function validId(id) {    // exactly what the server accepts
+  return typeof id === 'string' && ID_RE.test(id);
+}
+function listable(id) {   // history and exclude are comma-separated: an id with a comma cannot travel there
+  return validId(id) && id.indexOf(',') < 0;
 }
 function safeUrl(url) {   // only http(s) (relative ones resolve against the page); never javascript: or data:
   if (typeof url !== 'string' || !url) return null;
@@ -72,12 +76,13 @@ function session() {       // the current session, touched (a call is an activit
   if (!s || typeof s.id !== 'string' || !(now - s.last < IDLE_MS) || !Array.isArray(s.history)) {
     s = { id: newId(), history: [] };
   }
+  s.history = s.history.filter(listable);   // an id the server refuses would cost every later answer
   s.last = now;
   save(S_SESSION, s);
   return s;
 }
 function remember(item) {
-  if (GPC) return;
+  if (GPC || !listable(item)) return;
   var s = session(), h = s.history;
   if (h[h.length - 1] !== item) h.push(item);
   if (h.length > HISTORY) h.splice(0, h.length - HISTORY);

@@ -13,10 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.item_ids import valid_id
 from backend.serving.recommender import RecRequest, recommend
 from backend.store.item_search import search_items
 from backend.store.placements import default_placement, list_placements
-from backend.store.tables import ID_MAX
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import page, site_or_404, site_url
 from backend.web.http import services
@@ -37,7 +37,7 @@ async def simulator_page(request: Request) -> Response:
         return missing
     svc = services(request)
     qp = request.query_params
-    history = [h for h in qp.getlist("h") if h and len(h) <= ID_MAX and h.isprintable()][-HISTORY_KEPT:]
+    history = [h for h in qp.getlist("h") if valid_id(h)][-HISTORY_KEPT:]
     q, home = qp.get("q", "")[:200], qp.get("on") == "home"
 
     def answers():

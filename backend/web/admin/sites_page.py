@@ -1,4 +1,4 @@
-"""Sites and keys: each site's allowed origins, its publishable key and the snippet of each placement; create a
+"""Sites and keys: each site's allowed origins (and whether events must come from them), its publishable key and the snippet of each placement; create a
 site; rotate its keys (the new secret key is shown once, on the answer to the rotation, and never stored)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.store.placements import list_placements
-from backend.store.sites import SiteError, create_site, list_sites, rotate_keys, set_origins
+from backend.store.sites import SiteError, create_site, list_sites, rotate_keys, set_origins, set_require_origin
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import no_such_site, page, redirect
 from backend.web.http import services
@@ -61,9 +61,14 @@ async def save_origins(request: Request) -> Response:
     name = await _site_name(request)
     if name is None:
         return no_such_site(request)
+    form, engine = request.state.form, services(request).engine
+
+    def save():
+        set_origins(engine, name, _origins(str(form.get("origins", ""))))
+        set_require_origin(engine, name, form.get("require_origin") == "on")   # an unticked box is not sent
+
     try:
-        await run_in_threadpool(set_origins, services(request).engine, name,
-                                _origins(str(request.state.form.get("origins", ""))))
+        await run_in_threadpool(save)
     except SiteError as exc:
         return await _render(request, errors={request.path_params["site_id"]: str(exc)}, status=400)
     services(request).sites.reload()

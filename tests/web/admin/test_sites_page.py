@@ -40,3 +40,17 @@ def test_a_new_site_gets_keys(admin, engine):
     assert [s["name"] for s in list_sites(engine)] == ["shop", "video"]
     r = admin.post("/admin/sites", data={"csrf": admin.csrf, "name": "<b>bad</b>", "origins": ""})
     assert r.status_code == 400 and "site name" in r.text and "&lt;b&gt;bad&lt;/b&gt;" in r.text
+
+
+def test_the_origin_switch_is_saved_with_the_origins(admin, shop, engine, svc):
+    url = f"/admin/sites/{shop.site_id}/origins"
+    assert 'name="require_origin"' in admin.get("/admin/sites").text
+    r = admin.post(url, data={"csrf": admin.csrf, "origins": "https://shop.example", "require_origin": "on"})
+    assert r.status_code == 303 and list_sites(engine)[0]["require_origin"] is True
+    assert svc.sites.by_publishable_key(shop.publishable_key).require_origin
+    assert 'value="on" checked' in admin.get("/admin/sites").text
+    r = admin.post(url, data={"csrf": admin.csrf, "origins": "https://shop.example"})    # unticked
+    assert r.status_code == 303 and list_sites(engine)[0]["require_origin"] is False
+    assert not svc.sites.by_publishable_key(shop.publishable_key).require_origin
+    r = admin.post(url, data={"origins": "https://shop.example", "require_origin": "on"})  # no CSRF token
+    assert r.status_code == 403 and list_sites(engine)[0]["require_origin"] is False
