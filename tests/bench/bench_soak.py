@@ -196,7 +196,10 @@ class Soak:
     async def run(self) -> None:
         seconds = self.args.minutes * 60
         kinds, weights = list(MIX), list(MIX.values())
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive timeout: otherwise a request
+        # sent on a connection the server is closing at that moment fails (ReadError), which browsers retry and
+        # httpx does not. It happened after stalls (e.g. a model swap), and measured the client, not the server.
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=50, keepalive_expiry=2.0)
         async with httpx.AsyncClient(base_url=self.server.url, timeout=TIMEOUT_S, limits=limits) as client:
             for _ in range(20):                     # warm-up: connections, the model's first answers
                 await self.recommend(client)
