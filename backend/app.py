@@ -15,7 +15,7 @@ from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
 from backend.store.db import DatabaseError
-from backend.web import admin, demo_site, events_api, items_api, ops, recommend, widget
+from backend.web import admin, demo_site, events_api, items_api, openapi, ops, recommend, widget
 from backend.web.admin.catalog_page import remove_leftover_uploads
 from backend.web.http import database_unavailable
 
@@ -31,6 +31,7 @@ def routes() -> list[Route]:
         Route("/v1/items/{item_id:path}", items_api.delete_item_route, methods=["DELETE"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
+        Route(openapi.PATH, openapi.openapi, methods=["GET"]),
         *widget.routes(),
         *demo_site.routes(),
         *admin.routes(),

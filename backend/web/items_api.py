@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.store.items import ItemInvalid, clean_item, delete_item, save_items
+from backend.store.tables import ID_MAX
 from backend.web.http import BodyTooLarge, json_response, problem, read_body, services
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_ITEMS = 50_000
 MAX_PROBLEMS = 100
+MAX_DEPTH = 32          # nesting of a record's values (attributes)
 
 
 def _site_for_secret(request: Request):
@@ -29,6 +31,38 @@ def _site_for_secret(request: Request):
 def _unauthorized() -> Response:
     return problem(401, "send the site's secret key as Authorization: Bearer sk_...",
                    headers={"WWW-Authenticate": 'Bearer realm="upnext"'})
+
+
+def _scan(value) -> tuple[bool, int]:
+    """(holds a NUL character in a string or key, nesting depth) of a parsed JSON value; iterative, since bodies
+    may nest a thousand levels deep (past Python's recursion limit, which the store's JSON encoder hits)."""
+    stack, nul, depth = [(value, 0)], False, 0
+    while stack:
+        v, d = stack.pop()
+        depth = max(depth, d)
+        if isinstance(v, str):
+            nul = nul or "\x00" in v
+        elif isinstance(v, dict):
+            nul = nul or any("\x00" in k for k in v)
+            stack += [(x, d + 1) for x in v.values()]
+        elif isinstance(v, list):
+            stack += [(x, d + 1) for x in v]
+    return nul, depth
+
+
+def _storage_problems(record) -> list[tuple[str, str]]:
+    """(field, message) for what the store cannot keep: NUL characters (PostgreSQL text refuses them) and
+    attributes nested deeper than MAX_DEPTH."""
+    if not isinstance(record, dict):
+        return []
+    out = []
+    for name, value in record.items():
+        nul, depth = _scan(value)
+        if nul or "\x00" in str(name):
+            out.append((str(name)[:60], "must not contain NUL characters"))
+        elif depth > MAX_DEPTH:
+            out.append((str(name)[:60], f"must not nest more than {MAX_DEPTH} levels deep"))
+    return out
 
 
 def _parse_records(body: bytes) -> list:
@@ -60,12 +94,16 @@ async def put_items(request: Request) -> Response:
         return problem(413, f"at most {MAX_ITEMS} items per request, got {len(records)}")
     rows, problems = [], []
     for i, record in enumerate(records):
-        try:
-            rows.append(clean_item(record))
+        found = _storage_problems(record)
+        bad = {f for f, _ in found}
+        try:   # the other fields are still checked, so that every problem is listed
+            rows.append(clean_item({k: v for k, v in record.items() if k not in bad} if bad else record))
         except ItemInvalid as exc:
+            found += [p for p in exc.problems if p[0] not in bad]
+        if found:
             item_id = record.get("id") if isinstance(record, dict) else None
             problems += [{"index": i, "id": item_id if isinstance(item_id, str) else None, "field": f,
-                          "message": m} for f, m in exc.problems]
+                          "message": m} for f, m in found]
     if problems:
         return problem(400, "invalid items: nothing was stored", problems[:MAX_PROBLEMS])
     latest = {row["id"]: row for row in rows}   # the last record of an id wins
@@ -82,7 +120,8 @@ async def delete_item_route(request: Request) -> Response:
     if site is None:
         return _unauthorized()
     item_id = request.path_params["item_id"]
-    if not await run_in_threadpool(delete_item, svc.engine, site.id, item_id):
+    storable = 0 < len(item_id) <= ID_MAX and item_id.isprintable()    # the rule every stored id passed
+    if not storable or not await run_in_threadpool(delete_item, svc.engine, site.id, item_id):
         return problem(404, f"no item {item_id[:256]!r} in this site's catalogue")
     await run_in_threadpool(svc.catalog.refresh)
     return Response(status_code=204)

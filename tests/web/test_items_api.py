@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from sqlalchemy import select
 
 from backend.store.tables import Item
@@ -63,3 +65,32 @@ def test_delete_item(client, site, engine):
     assert set(items(engine)) == {"keep"}
     assert client.delete("/v1/items/a%2Fb%20c", headers=auth(site)).status_code == 404
     assert client.delete("/v1/items/keep").status_code == 401
+
+
+@pytest.mark.parametrize("record, field", [
+    ({"id": "A", "title": "a\x00b"}, "title"), ({"id": "A", "url": "/p\x00"}, "url"),
+    ({"id": "A", "image": "/i\x00.png"}, "image"), ({"id": "A", "category": "x\x00"}, "category"),
+    ({"id": "A", "attributes": {"k": ["a\x00"]}}, "attributes"), ({"id": "A", "attributes": {"\x00": 1}}, "attributes"),
+    ({"id": "A\x00"}, "id")])
+def test_nul_characters_are_refused_not_a_database_error(client, site, engine, record, field):
+    """Found by the fuzzer (tests/web/test_openapi.py): PostgreSQL text cannot hold NUL, the store raised, 500."""
+    r = client.put("/v1/items", headers=auth(site), content=json.dumps([{"id": "OK"}, record]))
+    assert r.status_code == 400
+    assert {(p["index"], p["field"]) for p in r.json()["problems"]} == {(1, field)}
+    assert items(engine) == {}
+
+
+@pytest.mark.parametrize("path", ["/v1/items/%00", "/v1/items/a%00b", "/v1/items/a%0Ab", "/v1/items/" + "x" * 257])
+def test_deleting_an_id_no_item_can_have_is_a_404(client, site, path):
+    """Found by the fuzzer: DELETE /v1/items/%00 reached PostgreSQL with a NUL and answered 500."""
+    assert client.delete(path, headers=auth(site)).status_code == 404
+
+
+def test_deeply_nested_attributes_are_refused_not_a_recursion_error(client, site, engine):
+    """Found while fuzzing by hand: 1000 nested lists in attributes raised RecursionError in the store, 500."""
+    deep = "[" * 1000 + "]" * 1000
+    r = client.put("/v1/items", headers=auth(site), content='[{"id": "A", "attributes": {"k": %s}}]' % deep)
+    assert r.status_code == 400 and r.json()["problems"][0]["field"] == "attributes"
+    assert items(engine) == {}
+    nested = json.dumps([{"id": "B", "attributes": {"k": [[[["ok"]]]]}}])
+    assert client.put("/v1/items", headers=auth(site), content=nested).status_code == 200
