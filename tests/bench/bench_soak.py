@@ -169,7 +169,8 @@ class Soak:
     # --- the two disruptions ---------------------------------------------------------------------------------
     async def promote(self, at: float, t0: float) -> None:
         await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
-        await asyncio.to_thread(publish_artifact, self.engine, self.keys.site_id, self.second_model)
+        await asyncio.to_thread(publish_artifact, self.engine, self.keys.site_id, self.second_model,
+                                model_dir=Path(self.server.env["UPNEXT_DATA_DIR"]) / "models")
         self.promoted_at = time.monotonic() - t0
         print(f"  {self.promoted_at:6.1f} s: second model published", flush=True)
 
@@ -298,7 +299,8 @@ def main() -> int:
                 upsert_items(conn, keys.site_id, [clean_item({"id": f"item-{i}", "title": f"Item {i}",
                                                               "url": f"/p/{i}", "price": 10.0, "currency": "EUR"})
                                                   for i in range(N_ITEMS)])
-            publish_artifact(engine, keys.site_id, save_random_gru4rec(tmp / "model-1", N_ITEMS, [64], seed=1))
+            publish_artifact(engine, keys.site_id, save_random_gru4rec(tmp / "model-1", N_ITEMS, [64], seed=1),
+                             model_dir=tmp / "var" / "models")
             second = save_random_gru4rec(tmp / "model-2", N_ITEMS, [64], seed=2)
             log = tmp / "server.log"
             mix = ", ".join(f"{k} {v:.0%}" for k, v in MIX.items())

@@ -72,7 +72,8 @@ def shop(engine, site, tmp_path):
     with engine.begin() as conn:
         upsert_items(conn, site.site_id, [clean_item({"id": f"item-{i}", "title": f"Item {i}", "url": f"/p/{i}",
                                                       "price": i + 0.5, "currency": "EUR"}) for i in range(N_ITEMS)])
-    publish_artifact(engine, site.site_id, save_random_gru4rec(tmp_path / "model", N_ITEMS, [8], seed=3))
+    publish_artifact(engine, site.site_id, save_random_gru4rec(tmp_path / "model", N_ITEMS, [8], seed=3),
+                     model_dir=tmp_path / "models")
     return site
 
 
