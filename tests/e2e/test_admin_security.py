@@ -4,6 +4,9 @@ titles with HTML in them shown as text everywhere."""
 from __future__ import annotations
 
 import re
+import time
+
+import httpx
 
 import pytest
 from admin_server import log_in, start_server
@@ -92,11 +95,24 @@ def test_a_cross_site_form_arrives_without_the_session(shop, context, page):
     expect(page.get_by_label("Retention")).to_have_value("")
 
 
+def wait_until_served(server, keys, placement: str, item_id: str, title: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(server.url + "/v1/recommendations", params={"key": keys.publishable_key,
+                                                                  "placement": placement, "n": 50})
+        if r.status_code == 200 and r.json()["title"] == title and item_id in [i["id"] for i in r.json()["items"]]:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{item_id} not served by {placement} ({title!r}) within {timeout} s")
+
+
 def test_html_in_names_and_titles_is_shown_as_text(shop, page):
     server, engine, keys = shop
     with engine.begin() as conn:
         upsert_items(conn, keys.site_id, [clean_item({"id": "SKU-000", "title": XSS, "url": "/p/0"})])
     save_placement(engine, keys.site_id, PlacementConfig("xss", title=XSS, algorithm="popular", n=3))
+    # written behind the server's back: its in-memory catalogue and placements catch up within a refresh period
+    wait_until_served(server, keys, "xss", "SKU-000", XSS)
     log_in(page, server.url)
     base = server.url + f"/admin/sites/{keys.site_id}"
     for path, where in (("/placements", "table"), ("/placements/xss", "form"),
