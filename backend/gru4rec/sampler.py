@@ -9,6 +9,7 @@ kernel) and ``cuda_train.DeviceSampleStore`` (a torch tensor on the GPU, the Num
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from types import ModuleType
 
 import numpy as np
@@ -32,7 +33,7 @@ def store_rows(store_size: int, n_sample: int) -> int:
     return max(1, store_size // max(n_sample, 1))
 
 
-class RowStore:
+class RowStore(ABC):
     """A (rows, n_sample) int32 store drawn ahead and consumed one row per step; ``_fill`` draws ids into a flat
     part of it (CHUNK ids at a time)."""
 
@@ -57,8 +58,9 @@ class RowStore:
         self.next_row = 0
         self.generations += 1
 
+    @abstractmethod
     def _fill(self, part) -> None:
-        raise NotImplementedError
+        """Draw into ``part`` (a flat slice of the store)."""
 
 
 class SampleStore(RowStore):
