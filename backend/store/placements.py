@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import asdict, dataclass, field, replace
 
 from sqlalchemy import Engine, delete, select
@@ -11,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from backend.algorithms import FALLBACKS, NAMES, canonical
 from backend.clock import now_ms
 from backend.errors import UpnextError
+from backend.store.per_site import PerSiteDirectory
 from backend.store.tables import Placement
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -105,30 +105,14 @@ def all_placements(engine: Engine, site_id: int | None = None) -> dict[int, dict
     return out
 
 
-class PlacementDirectory:
+class PlacementDirectory(PerSiteDirectory[PlacementConfig]):
     """Placement settings per site, from memory only: ``get`` never touches the database (a site nothing was
     loaded for gets the defaults). ``refresh`` (the background task, every ``refresh_s``) reloads every site, so
     changes made in another process show within that time; ``invalidate`` reloads a site at once after this
     process's own change. While the database cannot answer, the last settings loaded keep being served."""
 
-    def __init__(self, engine: Engine, *, refresh_s: float = 2.0):
-        self._engine, self.refresh_s = engine, refresh_s
-        self._cache: dict[int, dict[str, PlacementConfig]] = {}
-        self._lock = threading.Lock()
-
     def get(self, site_id: int, name: str) -> PlacementConfig:
-        return self._cache.get(site_id, {}).get(name) or default_placement(name)
+        return self.lookup(site_id, name) or default_placement(name)
 
-    def refresh(self) -> None:
-        loaded = all_placements(self._engine)
-        with self._lock:
-            self._cache = loaded
-
-    def invalidate(self, site_id: int | None = None) -> None:
-        """Reload ``site_id`` (None: every site) now."""
-        if site_id is None:
-            self.refresh()
-            return
-        loaded = all_placements(self._engine, site_id)
-        with self._lock:
-            self._cache = {**self._cache, **loaded}
+    def _load(self, site_id: int | None) -> dict[int, dict[str, PlacementConfig]]:
+        return all_placements(self._engine, site_id)
