@@ -5,13 +5,16 @@ relevant. Test events whose item the model does not know are dropped beforehand 
 Hidden states start at zero in each test session and are carried within it; no dropout, no logQ. Many test
 sessions run side by side (the session-parallel layout of training), so each step scores a whole block of
 sessions with one matrix product.
+
+``served=True`` ranks in the served setting (ranking_metrics: the session's seen items left out, a target among
+them a miss).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from backend.gru4rec.batches import session_parallel
-from backend.gru4rec.ranking_metrics import CUTOFFS, conservative_ranks, metrics_from_ranks
+from backend.gru4rec.ranking_metrics import CUTOFFS, conservative_ranks, metrics_from_ranks, served_ranks
 from backend.gru4rec.weights import GRU4RecWeights, gru_step
 from backend.session_data import SessionData
 
@@ -25,15 +28,16 @@ def prediction_mask(position: np.ndarray, first_target: int) -> np.ndarray:
 
 
 def gru4rec_ranks(weights: GRU4RecWeights, test: SessionData, *, first_target: int = 2,
-                  batch_size: int = 256) -> np.ndarray:
+                  batch_size: int = 256, served: bool = False) -> np.ndarray:
     """(n_predictions,) int64 conservative rank of each target, in schedule order. ``test`` must be aligned
-    to the model's items."""
+    to the model's items. ``served``: the served setting (module docstring)."""
     schedule = session_parallel(test.offsets, batch_size)
     counted = prediction_mask(schedule.position, first_target)
     ranks = np.empty(schedule.n_pairs, np.int64)
     Wy, By = np.asarray(weights.Wy), np.asarray(weights.By)
     states = [np.zeros((0, h), np.float32) for h in weights.sizes]
     scores = np.empty((batch_size, weights.n_items), np.float32)
+    session_start = np.repeat(test.offsets[:-1], test.lengths).astype(np.int64)
     for t in range(schedule.n_steps):
         rows = schedule.rows(t)
         events = schedule.event[rows]
@@ -44,7 +48,13 @@ def gru4rec_ranks(weights: GRU4RecWeights, test: SessionData, *, first_target: i
         block = scores[:M]
         np.matmul(states[-1], Wy.T, out=block)
         block += By
-        conservative_ranks(block, test.items[events + 1], ranks[rows])
+        if served:
+            out = np.empty(M, np.int64)
+            served_ranks(block, test.items[events + 1], test.items, session_start[events],
+                         (events + 1).astype(np.int64), out)
+            ranks[rows] = out
+        else:
+            conservative_ranks(block, test.items[events + 1], ranks[rows])
     return ranks[counted]
 
 
@@ -56,6 +66,6 @@ def _carry(prev: np.ndarray, src: np.ndarray) -> np.ndarray:
 
 
 def evaluate_gru4rec(weights: GRU4RecWeights, test: SessionData, *, first_target: int = 2,
-                     batch_size: int = 256, cutoffs=CUTOFFS) -> dict:
-    return metrics_from_ranks(gru4rec_ranks(weights, test, first_target=first_target, batch_size=batch_size),
-                              cutoffs)
+                     batch_size: int = 256, cutoffs=CUTOFFS, served: bool = False) -> dict:
+    return metrics_from_ranks(gru4rec_ranks(weights, test, first_target=first_target, batch_size=batch_size,
+                                            served=served), cutoffs)

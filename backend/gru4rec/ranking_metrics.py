@@ -3,6 +3,11 @@
 Ties are "conservative": the rank of the target is the number of items whose score is >= the target's (the
 target included), so a model that gives many items the same score gains nothing from it.
 Recall@N = mean[rank <= N], MRR@N = mean([rank <= N] / rank), micro-averaged over all predictions.
+
+The served setting ranks as a placement shows: the page's item and the session's earlier items are never shown
+(a new placement's default filters), so they are left out of the ranking, and a target among them cannot be
+clicked online: it counts as a miss (rank ``HIDDEN_RANK``), exactly as the simulator's visitor then views it
+without a click. Served Recall@N x 1,000 is thus the simulator's clicks per 1,000 requests.
 """
 from __future__ import annotations
 
@@ -23,6 +28,43 @@ def conservative_ranks(scores, targets, out):
         n = 0
         for j in range(N):
             n += row[j] >= t
+        out[i] = n
+
+
+HIDDEN_RANK = np.iinfo(np.int64).max // 2   # a target the placement's filters hide: never within any cutoff
+
+
+@njit(cache=True, nogil=True)
+def served_ranks(scores, targets, items, prefix_start, prefix_end, out):
+    """Conservative ranks with the session's seen items left out of each row: row i's seen items are
+    ``items[prefix_start[i]:prefix_end[i]]`` (the page's item is the last of them). A target among them gets
+    ``HIDDEN_RANK``; otherwise out[i] = #{j not seen : scores[i, j] >= scores[i, t_i]}."""
+    M, N = scores.shape
+    for i in range(M):
+        row = scores[i]
+        t_item = targets[i]
+        a, b = prefix_start[i], prefix_end[i]
+        hidden = False
+        for p in range(a, b):
+            if items[p] == t_item:
+                hidden = True
+                break
+        if hidden:
+            out[i] = HIDDEN_RANK
+            continue
+        t = row[t_item]
+        n = 0
+        for j in range(N):
+            n += row[j] >= t
+        for p in range(a, b):                  # take out each distinct seen item that scored >= the target
+            x = items[p]
+            first = True
+            for q in range(a, p):
+                if items[q] == x:
+                    first = False
+                    break
+            if first and row[x] >= t:
+                n -= 1
         out[i] = n
 
 

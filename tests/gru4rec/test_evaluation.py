@@ -7,7 +7,7 @@ import pytest
 
 from backend.gru4rec.data import align_to_items
 from backend.gru4rec.evaluation import evaluate_gru4rec, gru4rec_ranks
-from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.ranking_metrics import HIDDEN_RANK, metrics_from_ranks
 from backend.gru4rec.weights import gru_step, init_weights, load_model, save_model
 from backend.session_data import SessionData
 from backend.settings import REPO_ROOT
@@ -27,7 +27,7 @@ def _test_sessions(seed=0):
                                      item_ids=np.array([str(i) for i in range(N_ITEMS)], dtype=object))
 
 
-def _naive_ranks(w, test, first_target):
+def _naive_ranks(w, test, first_target, served=False):
     ranks = []
     for s in range(test.n_sessions):
         items = test.session(s)
@@ -37,6 +37,15 @@ def _naive_ranks(w, test, first_target):
             if p + 2 < first_target:
                 continue
             scores = (states[-1] @ w.Wy.T + w.By)[0]
+            if served:                  # the placement's view: seen items never shown, a seen target a miss
+                seen = np.unique(items[:p + 1])
+                if items[p + 1] in seen:
+                    ranks.append(HIDDEN_RANK)
+                    continue
+                keep = np.ones(len(scores), bool)
+                keep[seen] = False
+                ranks.append(int((scores[keep] >= scores[items[p + 1]]).sum()))
+                continue
             ranks.append(int((scores >= scores[items[p + 1]]).sum()))
     return np.array(ranks)
 
@@ -49,6 +58,20 @@ def test_batched_ranks_equal_one_session_at_a_time(mode, batch_size):
     expected = _naive_ranks(w, test, 2)
     assert len(got) == len(expected) == int(np.maximum(test.lengths - 1, 0).sum())
     np.testing.assert_array_equal(np.sort(got), np.sort(expected))
+
+
+@pytest.mark.parametrize("batch_size", [1, 4, 256])
+def test_served_ranks_leave_out_seen_items_and_miss_hidden_targets(batch_size):
+    w, test = _weights(), _test_sessions(2)
+    got = gru4rec_ranks(w, test, batch_size=batch_size, served=True)
+    expected = _naive_ranks(w, test, 2, served=True)
+    np.testing.assert_array_equal(np.sort(got), np.sort(expected))
+    assert (got == HIDDEN_RANK).sum() > 0                       # this data has repeats: they are misses
+    standard = gru4rec_ranks(w, test, batch_size=batch_size)
+    shown = got != HIDDEN_RANK
+    assert (got[shown] <= standard[shown]).all() and (got[shown] < standard[shown]).any()
+    m = metrics_from_ranks(got)
+    assert m["recall@20"] <= (shown.mean())
 
 
 def test_first_target_skips_early_positions():
