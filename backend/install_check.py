@@ -90,7 +90,7 @@ def _snippet(origins, site, now) -> Check:
 
 
 def _views(f, now) -> Check:
-    hour = sum(f.views_per_minute)
+    hour = f.views_hour
     summary = f"{hour} in the last hour ({hour / 60:.1f}/min), last {_ago(f.last_view_ms, now)}"
     if f.last_view_ms is None:
         if f.requests_day or f.last_event_ms:
@@ -157,9 +157,9 @@ def _model(engine, settings, site_id, f) -> Check:
     state = first_model_state(engine, settings, site_id)
     title = "Model"
     if state.state in ("live", "collecting", "due", "training"):
-        todo = {"collecting": "nothing to do: until then carousels show popular and catalogue items",
-                "training": "nothing to do: it goes live when the run succeeds (Models page)"}.get(state.state, "")
-        return Check("model", title, GREEN, state.message, todo)
+        note = {"collecting": " (until then carousels show popular and catalogue items)",
+                "training": " (it goes live when the run succeeds: Models page)"}.get(state.state, "")
+        return Check("model", title, GREEN, state.message + note)
     if state.state == "retry_wait":
         return Check("model", title, RED, state.message, "see the run's log on the Models page")
     return Check("model", title, AMBER, state.message, "train a model on the Models page")

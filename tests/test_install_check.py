@@ -52,6 +52,7 @@ def test_a_working_install_is_green(engine, site):
     check, got = statuses(engine, now)
     assert check.status == "green", check.checks
     assert "https://shop.example" in check.checks[0].details[0]
+    assert check.checks[1].summary.startswith("2 in the last hour")      # the current minute counts here
 
 
 def test_pages_asking_without_views_refused_origins_and_unknown_ids_are_named(engine, site):

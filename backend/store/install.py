@@ -19,6 +19,7 @@ RECENT_VIEWED = 1000          # distinct item ids of the newest views checked ag
 @dataclass(frozen=True)
 class Figures:
     views_per_minute: list[int]          # the last 60 whole minutes, oldest first
+    views_hour: int                      # views of the last 60 minutes, the current one included
     last_view_ms: int | None
     last_event_ms: int | None
     day_counts: dict[str, int]           # events of the last 24 hours by type
@@ -38,6 +39,8 @@ def figures(engine: Engine, site_id: int, *, cap: int, now: int | None = None) -
                                  .order_by(Event.received_ms.desc()).limit(1)).scalar()
         last_event = conn.execute(select(Event.received_ms).where(site).order_by(Event.received_ms.desc())
                                   .limit(1)).scalar()
+        views_hour = conn.execute(select(func.count()).where(site, Event.type == "view",
+                                                             Event.received_ms >= now - 60 * MINUTE_MS)).scalar_one()
         day = dict(conn.execute(select(Event.type, func.count()).where(site, Event.received_ms >= now - DAY_MS)
                                 .group_by(Event.type)).all())
         requests = conn.execute(select(func.count()).where(ServedList.site_id == site_id,
@@ -53,7 +56,7 @@ def figures(engine: Engine, site_id: int, *, cap: int, now: int | None = None) -
                                                                           Item.id.in_(viewed[i:i + 500]))).all())
         catalogue = conn.execute(select(func.count()).select_from(Item).where(Item.site_id == site_id)).scalar_one()
     views = per_minute(engine, Event.received_ms, and_(site, Event.type == "view"), 60, now)
-    return Figures(views_per_minute=views,
+    return Figures(views_per_minute=views, views_hour=int(views_hour),
                    last_view_ms=last_view, last_event_ms=last_event, day_counts={k: int(v) for k, v in day.items()},
                    requests_day=int(requests), last_request_ms=last_request, viewed_items=len(viewed),
                    unknown_items=[i for i in viewed if i not in known], catalogue_items=int(catalogue),
