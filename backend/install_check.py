@@ -91,7 +91,8 @@ def _snippet(origins, site, now) -> Check:
 
 def _views(f, now) -> Check:
     hour = f.views_hour
-    summary = f"{hour} in the last hour ({hour / 60:.1f}/min), last {_ago(f.last_view_ms, now)}"
+    rate = f" ({hour / 60:.1f}/min)" if hour >= 60 else ""
+    summary = f"{hour} in the last hour{rate}, last {_ago(f.last_view_ms, now)}"
     if f.last_view_ms is None:
         if f.requests_day or f.last_event_ms:
             return Check("views", "Views arrive", RED, "carousels are asked for but no view was ever sent",

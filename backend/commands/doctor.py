@@ -42,7 +42,7 @@ def server_checks(settings: Settings, engine) -> tuple[list[Check], bool]:
     try:
         ping(engine)
     except Exception as exc:
-        return [Check("database", "Database reachable", RED, f"{url}: {type(exc).__name__}: {str(exc)[:300]}",
+        return [Check("database", "Database reachable", RED, f"{url}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}",
                       "start the database or fix UPNEXT_DATABASE_URL")], False
     checks = [Check("database", "Database reachable", GREEN, url)]
     rev, head = current_revision(settings.sqlalchemy_url), head_revision()
@@ -127,7 +127,7 @@ def doctor(args, settings: Settings) -> int:
             print(f"[{MARK[c.status]}] {c.title}: {c.summary}", file=out)
             if c.todo and c.status != GREEN:
                 print(f"       what to do: {c.todo}", file=out)
-            for d in c.details[:10] if c.status != GREEN else []:
+            for d in c.details[:10]:
                 print(f"       - {d}", file=out)
         print(f"upnext doctor: {worst}", file=out)
     return 1 if worst == RED else 0
