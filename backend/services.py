@@ -25,6 +25,7 @@ from backend.settings import Settings
 from backend.store.db import (Engine, check_current, engine_from_settings, request_engine_from_settings,
                               write_heartbeat)
 from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
+from backend.store.origins import OriginLog
 from backend.store.placements import PlacementDirectory
 from backend.store.retention import purge_events, purge_served_lists
 from backend.store.sites import SiteDirectory, SiteInfo
@@ -38,6 +39,7 @@ MODEL_POLL_S = 2.0
 SITES_POLL_S = 0.2        # how often the key directory looks whether a reload is due (a miss, its age)
 DIRECTORY_POLL_S = 2.0    # placements and running experiments
 HEALTH_POLL_S = 1.0       # the health check's heartbeat write
+ORIGINS_FLUSH_S = 5.0     # origins noted by requests, written for the install check
 # Threads answering recommendations: kernels release the GIL, and requests waiting together are scored in one
 # pass (serving/batching.py), so more threads than cores let passes fill up under load.
 REC_THREADS = 16
@@ -64,6 +66,7 @@ class Services:
     state_pool: ThreadPoolExecutor       # one thread: a session's view events advance its state in order
     # called after events are stored: (site, session, clean events)
     event_listeners: list[Callable] = field(default_factory=list)
+    origins: OriginLog = field(default_factory=OriginLog)   # where requests came from (install check)
     background: list[asyncio.Task] = field(default_factory=list)
     admin: "AdminRuntime | None" = None  # training runs, retraining schedule, settings overrides
     # the health check (a committed heartbeat write, in the background): monotonic time of the last success,
@@ -118,7 +121,8 @@ class Services:
                                    ("directories-refresh", DIRECTORY_POLL_S, self._refresh_directories),
                                    ("catalog-refresh", CATALOG_POLL_S, self._refresh_catalogs),
                                    ("model-sync", MODEL_POLL_S, self._sync_models),
-                                   ("health-check", HEALTH_POLL_S, self._check_health)):
+                                   ("health-check", HEALTH_POLL_S, self._check_health),
+                                   ("origins-flush", ORIGINS_FLUSH_S, self._flush_origins)):
             self.background.append(asyncio.create_task(_every(period, work, name), name=name))
         await self.admin.start()
 
@@ -127,6 +131,10 @@ class Services:
             task.cancel()
         await asyncio.gather(*self.background, return_exceptions=True)
         await self.admin.stop()
+        try:
+            await asyncio.to_thread(self.origins.flush, self.engine)
+        except Exception:  # the database gone at shutdown: these counts are only for the install check
+            log.warning("origins not flushed at shutdown")
         pending = self.writer.pending
         await self.writer.stop()          # commits what was accepted before the listeners closed
         await self.served.stop()
@@ -185,6 +193,9 @@ class Services:
         if self.health_since is not None and now - self.health_since > timeout:
             return False
         return now - self.health_ok_at <= 2 * HEALTH_POLL_S + timeout
+
+    async def _flush_origins(self) -> None:
+        await asyncio.to_thread(self.origins.flush, self.engine)
 
     async def _refresh_catalogs(self) -> None:
         """Notice catalogue writes made by other processes (their version bump) within about a second."""

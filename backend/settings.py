@@ -56,6 +56,10 @@ class Settings:
     train_device: str = _spec("auto", "where training runs started by the server train: auto (the GPU when torch "
                                       "and numba-cuda can use one, else the CPU), cuda or cpu",
                               choices=("auto", "cpu", "cuda"))
+    first_model_sessions: int = _spec(1000, "a site without a live model trains its first one by itself once it has "
+                                            "this many sessions of two or more views (0: never)", lo=0, hi=10**9)
+    first_model_params: str = _spec("diginetica", "preset and/or parameter string of that first training run (a "
+                                                  "site's retraining schedule, when set, wins)")
     commit_interval_ms: float = _spec(2.0, "group commit: longest wait for more events", lo=0, hi=1000)
     commit_max_events: int = _spec(5000, "group commit: most events in one transaction", lo=1, hi=1_000_000)
     max_pending_events: int = _spec(50_000, "events waiting for commit before 503", lo=100, hi=10_000_000)

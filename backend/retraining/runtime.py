@@ -1,5 +1,5 @@
 """The admin's background work inside a server process, owned by the app's Services: the run supervisor
-(every second), the retraining scheduler (every 15 s) and the settings poller (every 5 s)."""
+(every second), the retraining scheduler and the first model's start (every 15 s) and the settings poller (every 5 s)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,7 @@ from typing import Callable
 
 from backend.access.credentials import ensure_setup_code
 from backend.logs import FaultLog
+from backend.retraining.first_model import start_first_models
 from backend.retraining.scheduler import Scheduler
 from backend.retraining.supervisor import RunSupervisor
 from backend.store.app_settings import SettingsPoller, apply_state_budget
@@ -32,6 +33,7 @@ class AdminRuntime:
         await asyncio.to_thread(ensure_setup_code, self.svc.engine, self.svc.settings)
         for name, period, work in (("run-supervisor", SUPERVISE_S, self.supervisor.check),
                                    ("retrain-scheduler", SCHEDULE_S, self.scheduler.tick),
+                                   ("first-model", SCHEDULE_S, self.first_models),
                                    ("settings-sync", SETTINGS_S, self.apply_settings)):
             self._tasks.append(asyncio.create_task(_every(period, work, name), name=name))
 
@@ -40,6 +42,9 @@ class AdminRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.supervisor.stop)
+
+    def first_models(self) -> list[int]:
+        return start_first_models(self.svc.engine, self.supervisor, self.svc.settings)
 
     def apply_settings(self) -> set[str]:
         """Make the stored overrides this process's settings; resize what must be resized."""

@@ -203,6 +203,10 @@ class SiteDirectory:
     def by_id(self, site_id: int) -> SiteInfo | None:
         return next((s for s in self._by_pk.values() if s.id == site_id), None)
 
+    def sites_naming(self, origin: str) -> list[SiteInfo]:
+        """The sites that list ``origin`` itself (not through ``*``): whose pages loaded the script from there."""
+        return [s for s in self._by_pk.values() if origin in s.origins]
+
     def any_site_allows(self, origin: str) -> bool:
         """For CORS preflights, which carry no key: is the origin allowed for some site?"""
         allowed = "*" in self._origins or origin in self._origins

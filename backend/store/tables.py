@@ -196,7 +196,7 @@ class TrainingRun(Base):
     __tablename__ = "training_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    trigger: Mapped[str] = mapped_column(String(16))                 # manual | schedule
+    trigger: Mapped[str] = mapped_column(String(16))                 # manual | schedule | first_model
     params: Mapped[str] = mapped_column(Text)                        # preset or parameter string
     gate: Mapped[bool] = mapped_column(Boolean, default=False)       # promote if it passes the gate
     status: Mapped[str] = mapped_column(String(16))
@@ -256,3 +256,18 @@ class Experiment(Base):
               sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
         Index("ix_experiments_site_placement", "site_id", "placement"),
     )
+
+
+# ------------------------------------------------------------------------------------- install check (0012)
+
+class SiteOrigin(Base):
+    """Where a site's requests came from, by kind: ``script`` (w.js loaded by a page of an allowed origin, from its
+    Referer), ``events`` and ``recommendations`` (accepted), ``refused`` (the key's site does not allow the origin).
+    For the admin's install check; counts are flushed from memory every few seconds (store/origins.py)."""
+    __tablename__ = "site_origins"
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ms: Mapped[int] = mapped_column(BigInteger)

@@ -52,6 +52,7 @@ async def post_events(request: Request) -> Response:
         return refuse(401, "unknown_key", "unknown key: use the site's publishable key (pk_...)", count=count,
                       headers=early_cors)
     if origin is not None and not site.allows_origin(origin):
+        svc.origins.note(site.id, "refused", origin)
         return refuse(403, "origin", f"origin {origin[:200]} is not allowed for this key", count=count)
     if origin is None and site.require_origin:
         return refuse(403, "no_origin", "this site takes events only from its pages: the request has no Origin "
@@ -83,6 +84,7 @@ async def post_events(request: Request) -> Response:
     except StoreUnavailable:
         return refuse(503, "unavailable", "events cannot be stored right now: retry later", count=n,
                       headers={**cors, "Retry-After": "5"})
+    svc.origins.note(site_id, "events", origin)
     for listener in svc.event_listeners:
         listener(site, session, events)
     return Response(b'{"accepted":%d}' % n, status_code=202, headers=cors, media_type="application/json")

@@ -71,7 +71,9 @@ async def recommendations(request: Request) -> Response:
         return problem(401, "unknown key: use the site's publishable key (pk_...)",
                        headers=cors_headers(origin) if origin and svc.sites.any_site_allows(origin) else None)
     if origin is not None and not site.allows_origin(origin):
+        svc.origins.note(site.id, "refused", origin)
         return problem(403, f"origin {origin[:200]} is not allowed for this key")
+    svc.origins.note(site.id, "recommendations", origin)
     headers = {**cors_headers(origin), "Cache-Control": "no-store"}
     wait = svc.rec_limiter.take(key)
     if wait:

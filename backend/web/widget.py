@@ -16,6 +16,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -82,6 +83,21 @@ def _serve(request: Request, widget: WidgetFile, cache_control: str) -> Response
                     media_type="text/javascript; charset=utf-8")
 
 
+def _note_page(request: Request) -> None:
+    """For the install check: the origin of the page loading the script (its Referer; browsers send at least the
+    origin cross-site) counts for the sites that list that origin. The script URL carries no key."""
+    svc = getattr(request.app.state, "services", None)
+    referer = request.headers.get("referer")
+    if svc is None or not referer:
+        return
+    parts = urlsplit(referer)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return
+    origin = f"{parts.scheme}://{parts.netloc.lower()}"
+    for site in svc.sites.sites_naming(origin):
+        svc.origins.note(site.id, "script", origin)
+
+
 def routes(static_dir: Path | None = None) -> list[Route]:
     """Routes serving the widget built into ``static_dir`` (default: the repository's static/)."""
     files = WidgetFiles(static_dir or DEFAULT_STATIC)
@@ -97,6 +113,7 @@ def routes(static_dir: Path | None = None) -> list[Route]:
                                  status_code=503, headers={"Cache-Control": "no-store", "Retry-After": "60"})
 
     async def widget_script(request: Request) -> Response:
+        _note_page(request)
         widget = built()
         return _serve(request, widget, SHORT_CACHE) if widget else not_built()
 

@@ -46,6 +46,7 @@
     });
 
     document.querySelectorAll('tr[data-run-url]').forEach(followRun);
+    document.querySelectorAll('[data-live-url]').forEach(followLive);
     setUpPreview();
   });
 
@@ -76,6 +77,23 @@
         .catch(function () { setTimeout(poll, 3000); });
     }
     setTimeout(poll, 1000);
+  }
+
+  // the install check: poll its JSON every 5 s, reload when a line's colour changed
+  function followLive(section) {
+    var url = section.getAttribute('data-live-url'), last = null;
+    function poll() {
+      fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+        .then(function (res) { return res.ok ? res.json() : null; })
+        .then(function (data) {     // the lines' colours: the page reloads when one changes
+          var text = data && data.checks.map(function (c) { return c.key + ':' + c.status; }).join(',');
+          if (text && last && text !== last) return window.location.reload();
+          if (text) last = text;
+          setTimeout(poll, 5000);
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    }
+    poll();
   }
 
   function setUpPreview() {

@@ -28,6 +28,7 @@ from backend.store.tables import Event  # noqa: E402
 from tests.support.postgres import PostgresServer, PostgresUnavailable  # noqa: E402
 
 ORIGIN = "http://127.0.0.1"
+NO_FIRST_MODEL = {"UPNEXT_FIRST_MODEL_SESSIONS": "0"}   # the load's sessions would start a training run
 
 
 def prepare(url: str) -> str:
@@ -55,7 +56,7 @@ def load(server: ServerProcess, key: str, seconds: float, clients: int, out: Pat
 def run_store(name: str, url: str, seconds: float, clients: int, tmp: Path) -> None:
     key = prepare(url)
     out = tmp / f"{name}.json"
-    with ServerProcess(url, log_path=tmp / f"{name}.log") as server:
+    with ServerProcess(url, log_path=tmp / f"{name}.log", env=NO_FIRST_MODEL) as server:
         load(server, key, seconds, clients, out).wait()
     result = json.loads(out.read_text())
     rows = per_session(url)
@@ -70,12 +71,12 @@ def run_store(name: str, url: str, seconds: float, clients: int, tmp: Path) -> N
     key = prepare(url)
     before = per_session(url)
     out = tmp / f"{name}-crash.json"
-    server = ServerProcess(url, log_path=tmp / f"{name}-crash.log").start()
+    server = ServerProcess(url, log_path=tmp / f"{name}-crash.log", env=NO_FIRST_MODEL).start()
     gen = load(server, key, seconds / 3, clients, out)
     time.sleep(seconds / 6)
     server.kill()
     gen.wait()
-    with ServerProcess(url, log_path=tmp / f"{name}-restart.log"):
+    with ServerProcess(url, log_path=tmp / f"{name}-restart.log", env=NO_FIRST_MODEL):
         pass
     result = json.loads(out.read_text())
     after = per_session(url)

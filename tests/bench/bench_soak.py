@@ -306,7 +306,8 @@ def main() -> int:
             mix = ", ".join(f"{k} {v:.0%}" for k, v in MIX.items())
             print(f"soak: {args.minutes:g} min at {args.rate:g} requests/s ({mix}), {args.workers} worker(s), "
                   f"PostgreSQL on port {pg.port}, {N_ITEMS} items", flush=True)
-            with ServerProcess(url, workers=args.workers, log_path=log, data_dir=tmp / "var") as server:
+            with ServerProcess(url, workers=args.workers, log_path=log, data_dir=tmp / "var",
+                               env={"UPNEXT_FIRST_MODEL_SESSIONS": "0"}) as server:   # it promotes at half time
                 soak = Soak(args, server, keys, engine, pg, second)
                 asyncio.run(soak.run())
             with engine.connect() as conn:

@@ -92,3 +92,23 @@ def test_site_events_are_sent_as_the_api_describes_and_bad_calls_are_refused_in_
     page.goto(site.page("/watch/V-8", body='<div data-upnext="up-next"></div>'))
     site.wait_for(page, lambda: len(site.rec_queries) == 1, what="the request")
     assert site.rec_queries[0]["history"] == "V-7"          # a play joins the history, like a view
+
+
+def test_a_placements_data_item_is_the_page_item_when_the_page_declares_none(site, page):
+    """Issue 18: the README's product-page snippet (script tag + a placement with data-item) sent no view."""
+    body = '<div data-upnext="similar" data-item="SKU-3"></div><div data-upnext="next" data-item="SKU-3"></div>'
+    page.goto(site.page("/p/SKU-3", body=body))
+    site.wait_for(page, lambda: site.events("view"), what="the view")
+    assert plain(site.events("view")) == [{"type": "view", "item": "SKU-3"}]
+
+
+def test_placements_naming_different_items_declare_no_page_item(site, page):
+    body = '<div data-upnext="similar" data-item="SKU-3"></div><div data-upnext="next" data-item="SKU-4"></div>'
+    warnings = []
+    page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
+    page.goto(site.page("/cart", body=body))
+    expect(cards(page, "next")).to_have_count(8)
+    page.wait_for_timeout(1500)          # a view would have been flushed by now (1 s batching)
+    assert site.events("view") == []
+    assert any("different data-item" in w for w in warnings)
+    assert {q.get("item") for q in site.rec_queries} == {"SKU-3", "SKU-4"}

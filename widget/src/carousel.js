@@ -19,6 +19,7 @@ function page() {
   viewed = {};
   pageItem = '';
   metaItem();
+  placedItem();
   scan(d);
 }
 function scan(node) {

@@ -136,4 +136,15 @@ function metaItem() {
   var meta = d.querySelector('meta[name="upnext:item"]');
   if (meta && meta.content) view(meta.content);
 }
+// A page that declares no item (no meta tag, no upnext('view')) is read from its placements: when every
+// data-item on the page names the same item, that is the page's item (a view is sent). Different data-items
+// (a cart page, one per line) name no page item: declare it.
+function placedItem() {
+  if (pageItem) return;
+  var named = {};
+  [].forEach.call(d.querySelectorAll('[data-upnext][data-item]'), function (el) { named[el.dataset.item] = 1; });
+  var keys = Object.keys(named);
+  if (keys.length === 1) view(keys[0]);
+  else if (keys.length > 1) warn('placements name different data-item values: no view sent; declare the page item');
+}
 

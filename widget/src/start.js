@@ -9,6 +9,7 @@ function start() {
   if (!KEY) warn('the script tag needs data-key="pk_..."');
   metaItem();
   queued.forEach(function (args) { api.apply(null, args); });
+  placedItem();
   if (!GPC && load(S_QUEUE, []).length) schedule(FLUSH_MS);   // left by an earlier page
   scan(d);
   new MutationObserver(function (records) {

@@ -9,8 +9,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from backend.settings import REPO_ROOT
-from backend.web.admin import (auth, catalog_page, experiments_page, models_page, overview_page, placements_page,
-                               settings_page, simulator_page, sites_page)
+from backend.web.admin import (auth, catalog_page, experiments_page, install_page, models_page, overview_page,
+                               placements_page, settings_page, simulator_page, sites_page)
 from backend.web.admin.nav import SITE_PAGES
 from backend.web.admin.render import all_sites, redirect, site_url
 
@@ -53,6 +53,8 @@ def routes() -> list[BaseRoute]:
         _post(s + "/origins", sites_page.save_origins),
         _post(s + "/rotate", sites_page.rotate),
         Route(s + "/", overview_page.overview),
+        Route(s + "/install", install_page.install_page),
+        Route(s + "/install.json", install_page.install_json),
         Route(s + "/placements", placements_page.placements_page),
         _post(s + "/placements", placements_page.save),
         Route(s + "/new-placement", placements_page.edit),

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from backend.errors import UpnextError
 from backend.gru4rec.params import PRESETS
+from backend.retraining.first_model import first_model_state
 from backend.retraining.scheduler import ScheduleError, save_schedule
 from backend.retraining.supervisor import log_tail
 from backend.store import runs as run_store
@@ -34,9 +35,12 @@ async def _render(request: Request, site: dict, sites: list, *, error: str | Non
 
     def load():
         runs = run_store.list_runs(engine, site["id"], RUNS_SHOWN)
-        return runs, list_models(engine, site["id"]), get_schedule(engine, site["id"])
+        models = list_models(engine, site["id"])
+        first = None if any(m.live for m in models) else first_model_state(engine, services(request).settings,
+                                                                             site["id"], live_model_id=None)
+        return runs, models, get_schedule(engine, site["id"]), first
 
-    runs, models, schedule = await run_in_threadpool(load)
+    runs, models, schedule, first_model = await run_in_threadpool(load)
     promoted = [m for m in models if m.promoted_ms is not None]
     live = next((m for m in models if m.live), None)
     can_roll_back = live is not None and any(not m.live and m.promoted_ms <= live.promoted_ms for m in promoted)
@@ -46,7 +50,7 @@ async def _render(request: Request, site: dict, sites: list, *, error: str | Non
         "title": f"Models of {site['name']}", "site": site, "sites": sites, "active": "models", "runs": runs,
         "models": models, "live": live, "schedule": schedule, "presets": list(PRESETS), "error": error,
         "schedule_error": schedule_error, "can_roll_back": can_roll_back, "tails": tails, "form": form or {},
-        "newest": newest, "newest_rows": _newest_rows(newest, {m.id: m for m in models})},
+        "newest": newest, "first_model": first_model, "newest_rows": _newest_rows(newest, {m.id: m for m in models})},
         status=status)
 
 

@@ -17,6 +17,7 @@ class NavItem:
 
 SITE_PAGES: list[NavItem] = [
     NavItem("overview", "Overview", ""),
+    NavItem("install", "Install check", "install"),
     NavItem("placements", "Placements", "placements"),
     NavItem("catalog", "Catalogue", "catalog"),
     NavItem("models", "Models", "models"),

@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.snippets import snippets
 from backend.store.placements import list_placements
 from backend.store.sites import SiteError, create_site, list_sites, rotate_keys, set_origins, set_require_origin
 from backend.web.admin.auth import admin_view
@@ -26,9 +27,11 @@ async def _render(request: Request, *, new_keys=None, errors: dict | None = None
         return sites, {s["id"]: list_placements(engine, s["id"]) for s in sites}
 
     sites, placements = await run_in_threadpool(load)
+    base_url = str(request.base_url).rstrip("/")
     return page(request, "sites.html", {
         "title": "Sites and keys", "active": "sites", "sites": sites, "all_sites": sites, "placements": placements,
-        "base_url": str(request.base_url).rstrip("/"), "new_keys": new_keys, "errors": errors or {},
+        "pages": {s["id"]: snippets(base_url, s["publishable_key"]) for s in sites},   # the README's, keyed
+        "base_url": base_url, "new_keys": new_keys, "errors": errors or {},
         "form": form or {}}, status=status)
 
 

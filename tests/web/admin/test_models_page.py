@@ -106,3 +106,8 @@ def test_the_schedule_is_saved_and_checked(admin, shop, engine):
         r = admin.post(url, data={"csrf": admin.csrf, "enabled": "1", "every_hours": "12", "params": TINY, **data})
         assert r.status_code == 400 and message in r.text, data
     assert get_schedule(engine, shop.site_id).every_hours == 12.0
+
+
+def test_without_a_live_model_the_page_says_when_the_first_one_trains(admin, shop):
+    html = admin.get(f"/admin/sites/{shop.site_id}/models").text
+    assert 'id="first-model"' in html and "0 of 1000 sessions" in html and "trains itself at 1000" in html

@@ -54,3 +54,17 @@ def test_the_origin_switch_is_saved_with_the_origins(admin, shop, engine, svc):
     assert not svc.sites.by_publishable_key(shop.publishable_key).require_origin
     r = admin.post(url, data={"origins": "https://shop.example", "require_origin": "on"})  # no CSRF token
     assert r.status_code == 403 and list_sites(engine)[0]["require_origin"] is False
+
+
+def test_the_page_shows_the_readmes_snippets_with_the_sites_key(admin, shop):
+    """Issue 18: the admin shows the README's integrations (same source) with this server and key filled in."""
+    import html as html_lib
+
+    from backend.snippets import README_HOST, README_KEY
+    from tests.support.readme import integrating_snippets
+
+    page = admin.get("/admin/sites").text
+    for heading, block in integrating_snippets():
+        filled = block.replace(README_HOST, "http://testserver").replace(README_KEY, shop.publishable_key)
+        assert html_lib.escape(filled, quote=False) in page.replace("&#34;", '"').replace("&#39;", "'"), heading
+    assert f"/admin/sites/{shop.site_id}/install" in page
