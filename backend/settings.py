@@ -56,6 +56,9 @@ class Settings:
     train_device: str = _spec("auto", "where training runs started by the server train: auto (the GPU when torch "
                                       "and numba-cuda can use one, else the CPU), cuda or cpu",
                               choices=("auto", "cpu", "cuda"))
+    train_on: str = _spec("serve", "who executes training runs (the admin's and scheduled ones): serve (the server "
+                                   "process that queued the run, as on one machine) or worker (an `upnext worker` "
+                                   "on any host claims it from the queue)", choices=("serve", "worker"))
     commit_interval_ms: float = _spec(2.0, "group commit: longest wait for more events", lo=0, hi=1000)
     commit_max_events: int = _spec(5000, "group commit: most events in one transaction", lo=1, hi=1_000_000)
     max_pending_events: int = _spec(50_000, "events waiting for commit before 503", lo=100, hi=10_000_000)
