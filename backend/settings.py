@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any, Mapping
 from backend.errors import UpnextError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent        # the checkout (in an installed wheel: site-packages, holding no resources)
 # the password of a database URL: after "user:" up to the "@" (as SQLAlchemy parses it), or a password= parameter
 _URL_PASSWORD = re.compile(r"^([\w+]+://[^:/@]*:)[^@]*@")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
+def resource_dir(name: str) -> Path:
+    """A folder shipped with Upnext (``static``, ``migrations``): the installed package's copy (a wheel carries
+    them in ``backend/_bundled/``, setup.py), else the checkout's."""
+    bundled = PACKAGE_DIR / "_bundled" / name
+    return bundled if bundled.is_dir() else REPO_ROOT / name
 
 
 class SettingsError(UpnextError, ValueError):
