@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.clock import now_ms
@@ -58,21 +58,36 @@ class DatabaseBlobs:
         _check_digest(digest)
         if self.has(digest):
             return
+        # One short transaction per chunk (a long one would hold SQLite's write lock, and the events' commits
+        # behind it, for the whole upload); the blob is present once its ``blobs`` row, written last, exists.
         hasher, size, seq = hashlib.sha256(), 0, 0
+        with open(path, "rb") as f:
+            while chunk := f.read(self.chunk_bytes):
+                hasher.update(chunk)
+                size += len(chunk)
+                self._put_chunk(digest, seq, chunk)
+                seq += 1
+        if hasher.hexdigest() != digest:
+            with self.engine.begin() as conn:
+                conn.execute(delete(BlobChunk).where(BlobChunk.sha256 == digest))
+            raise BlobError(f"{path}: SHA-256 {hasher.hexdigest()[:12]}..., not {digest[:12]}...")
         try:
-            with self.engine.begin() as conn, open(path, "rb") as f:
-                # one transaction: readers see the blob whole (its ``blobs`` row comes last) or not at all
-                while chunk := f.read(self.chunk_bytes):
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    conn.execute(insert(BlobChunk).values(sha256=digest, seq=seq, data=chunk))
-                    seq += 1
-                if hasher.hexdigest() != digest:
-                    raise BlobError(f"{path}: SHA-256 {hasher.hexdigest()[:12]}..., not {digest[:12]}...")
+            with self.engine.begin() as conn:
                 conn.execute(insert(Blob).values(sha256=digest, size=size, chunks=seq, created_ms=now_ms()))
         except IntegrityError:      # another process stored the same blob meanwhile
             if not self.has(digest):
                 raise
+
+    def _put_chunk(self, digest: str, seq: int, data: bytes) -> None:
+        """Write chunk ``seq``, replacing one left by an upload that stopped halfway (or racing this one: the
+        same digest has the same bytes)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(BlobChunk).where(BlobChunk.sha256 == digest, BlobChunk.seq == seq))
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(BlobChunk).values(sha256=digest, seq=seq, data=data))
+            except IntegrityError:  # a racing upload wrote it between the delete and the insert
+                pass
 
     def get(self, digest: str, dest: Path) -> None:
         _check_digest(digest)

@@ -33,6 +33,20 @@ def test_a_file_goes_in_by_chunks_and_comes_back_identical(engine, tmp_path):
     assert (tmp_path / "b.bin").read_bytes() == src.read_bytes()
 
 
+def test_an_upload_that_stopped_halfway_is_absent_and_the_next_one_completes_it(engine, tmp_path):
+    blobs = DatabaseBlobs(engine, chunk_bytes=10)
+    src, digest = write(tmp_path / "a.bin", b"0123456789" * 3)
+    with engine.begin() as conn:                        # chunks 0 and 1 of a crashed upload, one of them torn
+        conn.execute(text("INSERT INTO blob_chunks (sha256, seq, data) VALUES (:s, 0, :d), (:s, 1, :e)"),
+                     {"s": digest, "d": b"0123456789", "e": b"01"})
+    assert not blobs.has(digest)
+    with pytest.raises(BlobError, match="not in the store"):
+        blobs.get(digest, tmp_path / "out")
+    blobs.put(digest, src)
+    blobs.get(digest, tmp_path / "out")
+    assert (tmp_path / "out").read_bytes() == src.read_bytes()
+
+
 def test_an_empty_file_is_a_blob_too(engine, tmp_path):
     blobs = DatabaseBlobs(engine)
     src, digest = write(tmp_path / "empty", b"")
