@@ -29,6 +29,7 @@ from backend.store.db import (Engine, check_current, engine_from_settings, reque
 from backend.store.blobs import blob_store
 from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
 from backend.store.placements import PlacementDirectory
+from backend.store.partitions import ensure_partitions
 from backend.store.retention import purge_events, purge_served_lists
 from backend.store.sites import SiteDirectory, SiteInfo
 from backend.web.http import request_faults
@@ -117,6 +118,10 @@ class Services:
         # Live models are loaded and their kernels compiled before the first request is accepted, and so are
         # their sites' catalogues and masks: the first visitors after a restart wait for nothing.
         await asyncio.to_thread(self._sync_and_warm)
+        try:
+            await asyncio.to_thread(ensure_partitions, self.engine)
+        except Exception as exc:  # the default partition takes the events meanwhile; retried every retention round
+            log.error("events partitions not checked at start-up", extra={"error": str(exc)[:300]})
         await self.writer.start()
         await self.served.start()
         for name, period, work in (("retention", self.settings.purge_interval_s, self._purge),
@@ -145,6 +150,7 @@ class Services:
     # ------------------------------------------------------------------ background work
 
     async def _purge(self) -> None:
+        await asyncio.to_thread(ensure_partitions, self.engine)     # PostgreSQL: the coming days' partitions
         days = self.settings.retention_days
         n = await asyncio.to_thread(purge_events, self.engine, days)
         served = await asyncio.to_thread(purge_served_lists, self.engine, days)
