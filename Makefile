@@ -39,6 +39,8 @@ test: install
 
 bench: install
 	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@echo "== tests/cluster (three hosts, PostgreSQL, nginx, a worker)"
+	UPNEXT_CLUSTER_TEST=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/cluster
 
 clean:
 	rm -rf $(VENV) var tests/output .pytest_cache

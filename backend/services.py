@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -20,13 +21,16 @@ from backend.ratelimit import RateLimiter
 from backend.retraining.runtime import AdminRuntime
 from backend.server_metrics import Metrics
 from backend.serving.item_metadata import CatalogCache
+from backend.serving.model_cache import ModelCache
 from backend.serving.registry import ModelRegistry
 from backend.settings import Settings
 from backend.store.db import (Engine, check_current, engine_from_settings, request_engine_from_settings,
                               write_heartbeat)
+from backend.store.blobs import blob_store
 from backend.store.group_commit import GroupCommitWriter, events_writer, served_lists_writer
 from backend.store.origins import OriginLog
 from backend.store.placements import PlacementDirectory
+from backend.store.partitions import ensure_partitions
 from backend.store.retention import purge_events, purge_served_lists
 from backend.store.sites import SiteDirectory, SiteInfo
 from backend.web.http import request_faults
@@ -69,6 +73,7 @@ class Services:
     origins: OriginLog = field(default_factory=OriginLog)   # where requests came from (install check)
     background: list[asyncio.Task] = field(default_factory=list)
     admin: "AdminRuntime | None" = None  # training runs, retraining schedule, settings overrides
+    model_cache: ModelCache | None = None  # this host's copies of live models, fetched from the store
     # the health check (a committed heartbeat write, in the background): monotonic time of the last success,
     # of the start of the check in progress (None: none running), and the last error (None: the last one passed)
     health_ok_at: float = float("-inf")
@@ -88,14 +93,16 @@ class Services:
         # nobody waits for served lists: a full queue (the database slow or down) drops new ones, counted
         served = served_lists_writer(request_engine, interval_s=0.05, max_batch=5000,
                                      max_pending=settings.max_pending_served, timeout_s=settings.db_request_timeout_s)
-        svc = cls(settings=settings, engine=engine, request_engine=request_engine, metrics=metrics,
+        cache = ModelCache(settings.model_dir, blob_store(engine))
+        svc = cls(settings=settings, engine=engine, model_cache=cache, request_engine=request_engine, metrics=metrics,
                   sites=SiteDirectory(engine), writer=writer, served=served,
                   key_limiter=RateLimiter(settings.rate_key_events, 2 * settings.rate_key_events),
                   session_limiter=RateLimiter(settings.rate_session_events, 4 * settings.rate_session_events),
                   rec_limiter=RateLimiter(settings.rate_key_recommendations, 2 * settings.rate_key_recommendations),
                   catalog=CatalogCache(engine), placements=PlacementDirectory(engine),
                   experiments=ExperimentDirectory(engine),
-                  models=ModelRegistry(settings.state_mb << 20, item_matrix=settings.item_matrix),
+                  models=ModelRegistry(settings.state_mb << 20, item_matrix=settings.item_matrix,
+                                       locate=cache.local),
                   rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
         svc.event_listeners.append(svc._advance_states)
@@ -114,6 +121,10 @@ class Services:
         # Live models are loaded and their kernels compiled before the first request is accepted, and so are
         # their sites' catalogues and masks: the first visitors after a restart wait for nothing.
         await asyncio.to_thread(self._sync_and_warm)
+        try:
+            await asyncio.to_thread(ensure_partitions, self.engine)
+        except Exception as exc:  # the default partition takes the events meanwhile; retried every retention round
+            log.error("events partitions not checked at start-up", extra={"error": str(exc)[:300]})
         await self.writer.start()
         await self.served.start()
         for name, period, work in (("retention", self.settings.purge_interval_s, self._purge),
@@ -147,6 +158,7 @@ class Services:
     # ------------------------------------------------------------------ background work
 
     async def _purge(self) -> None:
+        await asyncio.to_thread(ensure_partitions, self.engine)     # PostgreSQL: the coming days' partitions
         days = self.settings.retention_days
         n = await asyncio.to_thread(purge_events, self.engine, days)
         served = await asyncio.to_thread(purge_served_lists, self.engine, days)
@@ -206,10 +218,14 @@ class Services:
         await asyncio.to_thread(self._sync_and_warm)
 
     def _sync_and_warm(self) -> None:
-        for site_id in self.models.sync(self.engine):
+        changed = self.models.sync(self.engine)
+        for site_id in changed:
             model = self.models.get(site_id)
             if model is not None:           # the mask a request builds on its first use of this model
                 self.catalog.load(site_id).mask_for(model.model_id, model.engine.item_ids)
+        if changed and self.model_cache is not None:    # cached models no longer live go (module model_cache)
+            live = (self.models.get(s) for s in self.models.sites())
+            self.model_cache.prune({Path(m.engine.path).name for m in live if m is not None})
 
     def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
         """View-like events move the session's in-memory state at once (when this process holds it)."""

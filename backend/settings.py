@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any, Mapping
 from backend.errors import UpnextError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent        # the checkout (in an installed wheel: site-packages, holding no resources)
 # the password of a database URL: after "user:" up to the "@" (as SQLAlchemy parses it), or a password= parameter
 _URL_PASSWORD = re.compile(r"^([\w+]+://[^:/@]*:)[^@]*@")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
+def resource_dir(name: str) -> Path:
+    """A folder shipped with Upnext (``static``, ``migrations``): the installed package's copy (a wheel carries
+    them in ``backend/_bundled/``, setup.py), else the checkout's."""
+    bundled = PACKAGE_DIR / "_bundled" / name
+    return bundled if bundled.is_dir() else REPO_ROOT / name
 
 
 class SettingsError(UpnextError, ValueError):
@@ -60,6 +68,9 @@ class Settings:
                                             "this many sessions of two or more views (0: never)", lo=0, hi=10**9)
     first_model_params: str = _spec("diginetica", "preset and/or parameter string of that first training run (a "
                                                   "site's retraining schedule, when set, wins)")
+    train_on: str = _spec("serve", "who executes training runs (the admin's and scheduled ones): serve (the server "
+                                   "process that queued the run, as on one machine) or worker (an `upnext worker` "
+                                   "on any host claims it from the queue)", choices=("serve", "worker"))
     commit_interval_ms: float = _spec(2.0, "group commit: longest wait for more events", lo=0, hi=1000)
     commit_max_events: int = _spec(5000, "group commit: most events in one transaction", lo=1, hi=1_000_000)
     max_pending_events: int = _spec(50_000, "events waiting for commit before 503", lo=100, hi=10_000_000)

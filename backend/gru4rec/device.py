@@ -39,7 +39,10 @@ def resolve_device(requested: str, impl: str = "fast", *, named: str = "--device
 
 def cuda_unavailable(impl: str = "fast", *, allow_simulator: bool = True) -> str | None:
     """Why GPU training cannot run here, or None when it can."""
-    import torch  # lazy: torch only when a GPU is asked for, not at the CLI's start-up
+    try:
+        import torch  # lazy: torch only when a GPU is asked for, not at the CLI's start-up
+    except ImportError:
+        return "torch is not installed (GPU training needs it: pip install 'upnext[train]' and a CUDA extra)"
 
     if impl == "fast" and allow_simulator and _simulator():
         return None

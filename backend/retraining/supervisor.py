@@ -7,6 +7,11 @@ Every server process runs ``check`` about every second:
 - runs anywhere whose heartbeat went silent for minutes (another host died) are marked failed.
 At shutdown the supervisor stops the runs it started (SIGTERM: they mark themselves failed and clean up).
 Training runs in the spawned process with a lower CPU priority; the server keeps serving.
+
+Where runs execute (``UPNEXT_TRAIN_ON``): ``serve``, the process that queues a run claims it and starts it at once
+(one machine, the default); ``worker``, ``start_run`` only queues it and an ``upnext worker`` on any host claims
+it (``claim_next``, one run at a time per worker) and starts it the same way. Progress, cancel and failure
+detection go through the run's row, so they work from every host.
 """
 from __future__ import annotations
 
@@ -73,12 +78,28 @@ class RunSupervisor:
         has a run already."""
         parse_params(params)                       # refuse bad parameters here, not in a log file
         run_id = runs.create_run(self.engine, site_id, params, trigger=trigger, gate=gate)
+        if self.settings.train_on == "worker" or not runs.claim_run(self.engine, run_id, self.host):
+            return run_id                          # a worker claims it
         try:
             self._spawn(run_id)
         except OSError as exc:
             runs.finish(self.engine, run_id, "failed", error=f"the training process could not start: {exc}")
             raise
         return run_id
+
+    def claim_next(self) -> int | None:
+        """A worker's turn: when none of its runs is still going, claim the oldest queued run and start it."""
+        if any(proc.poll() is None for proc in self.children.values()):
+            return None
+        run = runs.claim_queued(self.engine, self.host)
+        if run is None:
+            return None
+        try:
+            self._spawn(run.id)
+        except OSError as exc:
+            runs.finish(self.engine, run.id, "failed", error=f"the training process could not start: {exc}")
+            return None
+        return run.id
 
     def _spawn(self, run_id: int) -> None:
         log_dir = self.settings.data_dir / "runs"

@@ -23,18 +23,21 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from backend.errors import UpnextError
 from backend.gru4rec.device import resolve_device
 from backend.gru4rec.params import parse_params
 from backend.publishing import store_bundle
 from backend.retraining.gate import compare_on_day
+from backend.serving.model_cache import ModelCache
 from backend.retraining.holdout import baseline_metrics, gru4rec_metrics, split_newest_day
 from backend.settings import Settings
 from backend.store import runs
 from backend.store.db import Engine
 from backend.store.export import export_sessions
-from backend.store.trained_models import list_models, live_models, promote, register_model
+from backend.store.blobs import blob_store
+from backend.store.trained_models import ModelRecord, list_models, live_models, promote, register_model
 from backend.training import train_bundle
 
 log = logging.getLogger(__name__)
@@ -156,7 +159,8 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
     stored = store_bundle(out, out.parent)
     shutil.rmtree(out, ignore_errors=True)
     beat.set("comparing")
-    others = score_site_models(engine, run.site_id, split.test)
+    cache = ModelCache(out.parent, blob_store(engine))     # other models: fetched when trained on another host
+    others = score_site_models(engine, run.site_id, split.test, locate=cache.local)
     metrics = {**summary["metrics"], "heldout": split.info, "baselines": baselines, "run_id": run.id}
     model_id = register_model(engine, run.site_id, stored, "gru4rec", params=params.as_dict(), metrics=metrics)
     result = {"model_id": model_id, "heldout": split.info, "data": summary["data"],
@@ -164,11 +168,12 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
               "other_models": others}
     if run.gate:
         beat.set("gate")
-        result["gate"] = apply_gate(engine, run.site_id, model_id, stored, split.test)
+        result["gate"] = apply_gate(engine, run.site_id, model_id, stored, split.test, locate=cache.local)
     return result
 
 
-def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MODELS) -> dict[str, dict]:
+def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MODELS,
+                      locate: Callable[[ModelRecord], Path] = lambda m: Path(m.path)) -> dict[str, dict]:
     """The site's live model and its newest other models scored on this run's held-out day, by model id (str,
     JSON keys): {"recall@20", "mrr@20", "predictions"} or {"error"} for an artifact that cannot be read."""
     records = list_models(engine, site_id)
@@ -176,17 +181,24 @@ def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MOD
     out = {}
     for m in chosen:
         try:
-            scores = gru4rec_metrics(m.path, test)
+            scores = gru4rec_metrics(locate(m), test)
             out[str(m.id)] = {k: scores[k] for k in ("recall@20", "mrr@20", "predictions")}
         except Exception as exc:  # a deleted or foreign artifact: say so, it does not stop the run
             out[str(m.id)] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     return out
 
 
-def apply_gate(engine: Engine, site_id: int, model_id: int, path: Path, test) -> dict:
+def apply_gate(engine: Engine, site_id: int, model_id: int, path: Path, test,
+               locate: Callable[[ModelRecord], Path] = lambda m: Path(m.path)) -> dict:
     """Compare with the live model on the same held-out day; promote when it passes."""
     live = live_models(engine).get(site_id)
-    decision = compare_on_day(path, live.path if live else None, live.id if live else None, test)
+    live_path = None
+    if live is not None:
+        try:
+            live_path = locate(live)
+        except Exception:  # cannot be fetched: the gate says the live model cannot be read, and does not promote
+            live_path = Path(live.path)
+    decision = compare_on_day(path, live_path, live.id if live else None, test)
     if decision.passed:
         promote(engine, site_id, model_id)
     log.info("gate", extra={"site": site_id, "model": model_id, **decision.as_json()})

@@ -8,8 +8,10 @@ run, or any other failure while loading it) is refused with a logged reason and 
 is the site's own: ``sync`` goes on with the other sites, and does not retry that model until another is live.
 
 ``sync`` makes the sites' live models (``sites.live_model_id`` in the store) the served ones; the app runs it at
-start-up, before the first request, and every few seconds after, so a model promoted by any process (the admin
-page, ``upnext model publish``) is hot-swapped into every server process.
+start-up, before the first request, and every few seconds after, so a model promoted by any process on any host
+(the admin page, ``upnext model publish``, a worker's training run) is hot-swapped into every server process.
+``locate`` turns a model record into a local folder: the app's fetches the bundle from the store into this host's
+cache when it lacks it (model_cache.py); a model that cannot be fetched is refused like one that cannot load.
 
 Session states belong to a model (their size and meaning change with it), so each LiveModel has its own cache,
 which starts empty: requests rebuild states from their ``history``. The state memory budget is shared evenly by
@@ -31,7 +33,7 @@ from backend.serving.batching import ScoreBatcher
 from backend.serving.bundle import load_engine, load_fallbacks, popular_from_manifest, verify_bundle
 from backend.serving.engine import GRU4RecEngine
 from backend.serving.state import SessionStateCache
-from backend.store.trained_models import live_models
+from backend.store.trained_models import ModelRecord, live_models
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,13 @@ class ModelRegistry:
     the sync task)."""
 
     def __init__(self, state_budget_bytes: int, *, item_matrix: str = "auto", idle_s: float = 30 * 60.0,
-                 load: Callable[..., GRU4RecEngine] = load_engine) -> None:
+                 load: Callable[..., GRU4RecEngine] = load_engine,
+                 locate: Callable[[ModelRecord], Path] = lambda record: Path(record.path)) -> None:
         self.state_budget_bytes = state_budget_bytes
         self.item_matrix = item_matrix
         self.idle_s = idle_s
         self._load = load
+        self._locate = locate                # record -> its local folder (model_cache.ModelCache.local fetches)
         self._live: dict[int, LiveModel] = {}
         self._failed: dict[int, int] = {}    # site -> model id that was refused (not retried until it changes)
         self._publishing = threading.Lock()  # one publish at a time; readers never take it
@@ -139,7 +143,7 @@ class ModelRegistry:
             if (current is not None and current.model_id == record.id) or self._failed.get(site_id) == record.id:
                 continue
             try:
-                self.publish(site_id, record.id, record.path)
+                self.publish(site_id, record.id, self._locate(record))
                 self._failed.pop(site_id, None)
                 changed.append(site_id)
             except Exception as exc:  # one site's model never stops the others' (publish wraps what it can)

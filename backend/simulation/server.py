@@ -33,31 +33,34 @@ class ServerProcess:
     """``python -m backend serve`` on 127.0.0.1 (``port``, or a free one), with ``UPNEXT_DATABASE_URL`` and,
     when given, ``UPNEXT_DATA_DIR`` set over this process's environment, then ``env`` over those. ``workers``
     None leaves the count to ``serve`` (UPNEXT_WORKERS or 1). Its output goes to ``log_path`` (appended), or
-    nowhere.
+    nowhere. ``program``: another ``upnext`` to run (e.g. an installed wheel's script), from ``cwd``.
 
     ``with ServerProcess(...) as server`` starts it (unless ``start()`` already did) and stops it on the way out:
     SIGTERM, and kill -9 if it has not stopped within 60 s."""
 
     def __init__(self, database_url: str, *, workers: int | None = 1, port: int | None = None,
-                 env: dict | None = None, log_path: Path | None = None, data_dir: Path | None = None):
+                 env: dict | None = None, log_path: Path | None = None, data_dir: Path | None = None,
+                 program: list[str] | None = None, cwd: Path | None = None):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "UPNEXT_DATABASE_URL": database_url, "UPNEXT_LOG_LEVEL": "WARNING",
                     "PYTHONUNBUFFERED": "1", **({"UPNEXT_DATA_DIR": str(data_dir)} if data_dir else {}),
                     **(env or {})}
         self.workers = workers
+        self.program = program or [sys.executable, "-m", "backend"]
+        self.cwd = cwd or REPO_ROOT
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 60) -> "ServerProcess":
         """Start the server and wait until /healthz answers 200; ServerError if it exits first or does not
         answer within ``timeout`` seconds (it is killed then)."""
-        cmd = [sys.executable, "-m", "backend", "serve", "--port", str(self.port)]
+        cmd = [*self.program, "serve", "--port", str(self.port)]
         if self.workers is not None:
             cmd += ["--workers", str(self.workers)]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
-            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=log,
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=log,
                                          start_new_session=True)
         finally:
             if self.log_path:

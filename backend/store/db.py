@@ -17,12 +17,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from backend.clock import now_ms
-from backend.settings import REPO_ROOT, Settings
+from backend.settings import Settings, resource_dir
 from backend.store.tables import AppSetting
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
+MIGRATIONS_DIR = resource_dir("migrations")
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 DEFAULT_STATEMENT_TIMEOUT_S = 60.0
 HEARTBEAT = "heartbeat"        # the app_settings row the health check writes (not a setting: never loaded as one)

@@ -1,8 +1,15 @@
 """Training runs in the store: created by the admin page or the scheduler, advanced by the run's own process
 (``upnext train-run``), watched by every server process (backend/retraining/supervisor.py).
 
-    queued --(run process starts)--> running --> succeeded | failed | cancelled
+    queued --(claimed by a host)--> queued on that host --(run process starts)--> running
+        --> succeeded | failed | cancelled
     queued --(cancelled before it started)--> cancelled
+
+A queued run is claimed by exactly one host before its process starts (``claim_run``: the server that queued it,
+when it trains itself; ``claim_queued``: an ``upnext worker``, the oldest unclaimed run, ``SELECT ... FOR UPDATE
+SKIP LOCKED`` on PostgreSQL so workers polling at once take different runs and never wait for each other).
+An unclaimed queued run waits for a worker however long it takes; a claimed one whose process never starts is
+failed after STALE_QUEUED_MS.
 
 Every transition is a conditional UPDATE on the current status, so a run is finished exactly once even when the
 run process and a supervisor race (a supervisor marks a silent run failed; the run's late "succeeded" is then
@@ -24,7 +31,7 @@ ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
 TRIGGERS = ("manual", "schedule", "first_model")
 STALE_HEARTBEAT_MS = 600_000   # a running run silent this long is dead (a heavy step may hold the GIL for minutes)
-STALE_QUEUED_MS = 120_000       # a queued run whose process never started
+STALE_QUEUED_MS = 120_000       # a claimed queued run whose process never started
 
 
 class RunError(UpnextError, ValueError):
@@ -122,6 +129,38 @@ def mark_started(engine: Engine, run_id: int, pid: int, host: str) -> bool:
                 started_ms=now, heartbeat_ms=now)
 
 
+def claim_run(engine: Engine, run_id: int, host: str) -> bool:
+    """``host`` takes the queued run ``run_id`` to start its process (False: cancelled or claimed meanwhile)."""
+    return _claim(engine, run_id, host)
+
+
+def claim_queued(engine: Engine, host: str) -> Run | None:
+    """The oldest queued run no host has claimed, now claimed by ``host``; None when there is none."""
+    for _ in range(5):            # SQLite has no row locks: a claim lost to another worker tries the next run
+        with engine.begin() as conn:
+            run_id = conn.execute(select(TrainingRun.id).where(TrainingRun.status == "queued",
+                                                               TrainingRun.host.is_(None))
+                                  .order_by(TrainingRun.id).limit(1)
+                                  .with_for_update(skip_locked=True)).scalar()
+            if run_id is None:
+                return None
+            won = _claim_in(conn, run_id, host)
+        if won:
+            return get_run(engine, run_id)
+    return None
+
+
+def _claim(engine: Engine, run_id: int, host: str) -> bool:
+    with engine.begin() as conn:
+        return _claim_in(conn, run_id, host)
+
+
+def _claim_in(conn, run_id: int, host: str) -> bool:
+    return conn.execute(update(TrainingRun).where(TrainingRun.id == run_id, TrainingRun.status == "queued",
+                                                  TrainingRun.host.is_(None))
+                        .values(host=host, phase="claimed", heartbeat_ms=now_ms())).rowcount == 1
+
+
 def set_log_path(engine: Engine, run_id: int, path: str) -> None:
     _set(engine, run_id, ACTIVE, log_path=path)
 
@@ -172,16 +211,16 @@ def request_cancel(engine: Engine, run_id: int, site_id: int) -> str:
 
 def fail_stale(engine: Engine, *, now: int | None = None) -> list[int]:
     """Mark failed the runs whose process stopped writing its heartbeat (killed, crashed, host lost) and the
-    queued runs no process ever started. Returns their ids."""
+    claimed queued runs whose process never started (unclaimed ones wait for a worker). Returns their ids."""
     now = now_ms() if now is None else now
     with engine.connect() as conn:
-        rows = conn.execute(select(TrainingRun.id, TrainingRun.status, TrainingRun.heartbeat_ms,
+        rows = conn.execute(select(TrainingRun.id, TrainingRun.status, TrainingRun.heartbeat_ms, TrainingRun.host,
                                    TrainingRun.created_ms).where(TrainingRun.status.in_(ACTIVE))).all()
     failed = []
     for r in rows:
         if r.status == "running" and (r.heartbeat_ms or 0) < now - STALE_HEARTBEAT_MS:
             reason = "the training process stopped answering (killed, crashed or its machine stopped)"
-        elif r.status == "queued" and r.created_ms < now - STALE_QUEUED_MS:
+        elif r.status == "queued" and r.host is not None and (r.heartbeat_ms or r.created_ms) < now - STALE_QUEUED_MS:
             reason = "the training process never started"
         else:
             continue

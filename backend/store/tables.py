@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, MetaData, String, Text,
-                        UniqueConstraint, false, text)
+from sqlalchemy import (JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String,
+                        Text, UniqueConstraint, false, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backend.item_ids import ID_MAX  # item ids (api.md); the rule lives there
@@ -123,8 +123,28 @@ class Model(Base):
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_ms: Mapped[int] = mapped_column(BigInteger)
     promoted_ms: Mapped[int | None] = mapped_column(BigInteger)   # last time it became live
+    # the bundle's content address (SHA-256 of its SHA256SUMS), its files in the blob store; None: a model
+    # registered by a local path only (before models travelled through the store)
+    sha256: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_models_site_created", "site_id", "created_ms"),)
+
+
+class Blob(Base):
+    """A file in the database, content-addressed (backend/store/blobs.py): present once this row exists."""
+    __tablename__ = "blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunks: Mapped[int] = mapped_column(Integer)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class BlobChunk(Base):
+    """One chunk of a blob, in order (``seq`` from 0)."""
+    __tablename__ = "blob_chunks"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ServedList(Base):

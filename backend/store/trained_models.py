@@ -1,4 +1,8 @@
-"""Trained model records: which artifacts exist for a site, which one is live, and the promotion history."""
+"""Trained model records: which artifacts exist for a site, which one is live, and the promotion history.
+
+A model registered from a published (content-addressed) bundle has its files put into the blob store
+(backend/store/blobs.py) first, and its record carries the bundle's SHA-256: any host can then fetch it.
+``path`` is where the registering host had it (meaningful on that host only)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from backend.clock import now_ms
 from backend.errors import UpnextError
+from backend.store.blobs import DIGEST, BlobStore, blob_store, share_bundle
 from backend.store.tables import Model, Site
 
 
@@ -23,13 +28,20 @@ class ModelRecord:
     created_ms: int
     promoted_ms: int | None
     live: bool
+    sha256: str | None = None       # the bundle's content address in the blob store (None: local path only)
 
 
 def register_model(engine: Engine, site_id: int, path: str | Path, kind: str, *, params: dict | None = None,
-                   metrics: dict | None = None) -> int:
+                   metrics: dict | None = None, blobs: BlobStore | None = None) -> int:
+    """Record a model; a content-addressed bundle folder (its name a SHA-256) is shared through the blob store
+    first, so every host can fetch it."""
+    path = Path(path).resolve()
+    sha256 = None
+    if DIGEST.fullmatch(path.name) and (path / "SHA256SUMS").is_file():
+        sha256 = share_bundle(blobs or blob_store(engine), path)
     with engine.begin() as conn:
         return conn.execute(Model.__table__.insert().values(
-            site_id=site_id, path=str(Path(path).resolve()), kind=kind, params=params or {},
+            site_id=site_id, path=str(path), kind=kind, params=params or {}, sha256=sha256,
             metrics=metrics or {}, created_ms=now_ms())).inserted_primary_key[0]
 
 
@@ -62,7 +74,7 @@ def list_models(engine: Engine, site_id: int) -> list[ModelRecord]:
         rows = conn.execute(select(Model).where(Model.site_id == site_id).order_by(Model.created_ms.desc(),
                                                                                  Model.id.desc())).all()
     return [ModelRecord(r.id, r.site_id, r.path, r.kind, r.params, r.metrics, r.created_ms, r.promoted_ms,
-                        r.id == live) for r in rows]
+                        r.id == live, r.sha256) for r in rows]
 
 
 def live_models(engine: Engine) -> dict[int, ModelRecord]:
@@ -70,4 +82,4 @@ def live_models(engine: Engine) -> dict[int, ModelRecord]:
     with engine.connect() as conn:
         rows = conn.execute(select(Model).join(Site, Site.live_model_id == Model.id)).all()
     return {r.site_id: ModelRecord(r.id, r.site_id, r.path, r.kind, r.params, r.metrics, r.created_ms,
-                                   r.promoted_ms, True) for r in rows}
+                                   r.promoted_ms, True, r.sha256) for r in rows}

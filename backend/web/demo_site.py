@@ -14,11 +14,11 @@ from starlette.templating import Jinja2Templates
 
 from backend.demo.images import item_svg
 from backend.demo.inventory import demo_catalog
-from backend.settings import REPO_ROOT
+from backend.settings import resource_dir
 from backend.store.sites import sites_by_name
 from backend.web.http import services
 
-DEMO_DIR = REPO_ROOT / "static" / "demo"
+DEMO_DIR = resource_dir("static") / "demo"
 DEMO_SITES = {"shop": "demo-shop", "video": "demo-video"}
 templates = Jinja2Templates(directory=str(DEMO_DIR / "templates"))
 # The demo pages run under a strict policy, as a careful site would: no inline scripts or styles anywhere.

@@ -22,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from backend.settings import resource_dir
+
 log = logging.getLogger(__name__)
 
-DEFAULT_STATIC = Path(__file__).resolve().parents[2] / "static"
+DEFAULT_STATIC = resource_dir("static")
 SHORT_CACHE = "public, max-age=300, must-revalidate"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 

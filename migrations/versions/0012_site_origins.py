@@ -2,14 +2,14 @@
 check (issue 18)
 
 Revision ID: 0012
-Revises: 0005
+Revises: 0011
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = '0012'
-down_revision = '0005'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

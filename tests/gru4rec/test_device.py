@@ -37,3 +37,12 @@ def test_cpu_training_records_its_device():
     if _no_gpu():
         assert result.device == "cpu"
     assert result.steps_per_epoch == 3 and np.isfinite(result.epoch_loss).all()
+
+
+def test_without_torch_installed_auto_trains_on_the_cpu_and_cuda_says_what_to_install(monkeypatch):
+    """torch is the `upnext[train]` extra (issue 16): a serving-only install must still train on the CPU."""
+    import sys
+    monkeypatch.setitem(sys.modules, "torch", None)          # `import torch` raises ImportError, as when absent
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(UpnextError, match=r"torch is not installed.*upnext\[train\]"):
+        resolve_device("cuda")

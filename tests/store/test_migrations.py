@@ -3,6 +3,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from backend.store.partitions import NAME
 from backend.store.db import alembic_config, current_revision, head_revision, make_engine, migrate
 from backend.store.tables import Base
 
@@ -29,7 +30,10 @@ def test_models_match_migrated_schema(db_url):
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            # the events table's day partitions (PostgreSQL, store/partitions.py) are not models
+            opts = {"compare_type": True, "include_name": lambda name, kind, _: not (
+                kind == "table" and (name == "events_default" or NAME.fullmatch(name or "")))}
+            diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     finally:
         engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"

@@ -50,7 +50,12 @@ def test_silent_and_never_started_runs_are_marked_failed(engine, site, monkeypat
 
     never = runs.create_run(engine, site.site_id, "")
     created = runs.get_run(engine, never).created_ms
-    assert runs.fail_stale(engine, now=created + runs.STALE_QUEUED_MS + 1) == [never]
+    # unclaimed: it waits for a worker however long it takes
+    assert runs.fail_stale(engine, now=created + 100 * runs.STALE_QUEUED_MS) == []
+    assert runs.claim_run(engine, never, "host-a")
+    claimed = runs.get_run(engine, never).heartbeat_ms
+    assert runs.fail_stale(engine, now=claimed + runs.STALE_QUEUED_MS - 1) == []
+    assert runs.fail_stale(engine, now=claimed + runs.STALE_QUEUED_MS + 1) == [never]
     assert "never started" in runs.get_run(engine, never).error
 
 
@@ -71,3 +76,58 @@ def test_listing_is_newest_first_and_per_site(engine, site):
     runs.create_run(engine, other.site_id, "")
     assert [r.id for r in runs.list_runs(engine, site.site_id)] == ids[::-1]
     assert [r.site_id for r in runs.active_runs(engine)] == [other.site_id]
+
+
+def test_a_queued_run_is_claimed_by_one_host_oldest_first(engine, site):
+    other = create_site(engine, "other", [])
+    first = runs.create_run(engine, site.site_id, "")
+    second = runs.create_run(engine, other.site_id, "")
+    assert runs.claim_queued(engine, "worker-a").id == first
+    assert not runs.claim_run(engine, first, "worker-b")                     # taken once
+    claimed = runs.claim_queued(engine, "worker-b")
+    assert (claimed.id, claimed.host, claimed.status, claimed.phase) == (second, "worker-b", "queued", "claimed")
+    assert runs.claim_queued(engine, "worker-c") is None
+    assert runs.request_cancel(engine, second, other.site_id) == "cancelled"   # before its process started
+    assert not runs.mark_started(engine, second, 1, "worker-b")
+
+
+@pytest.mark.postgres
+def test_a_worker_skips_a_run_another_worker_has_locked(postgres_server, engine, site, db_url):
+    """FOR UPDATE SKIP LOCKED: while one worker's claim holds the oldest run, another takes the next at once."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks: PostgreSQL")
+    from sqlalchemy import text
+    other = create_site(engine, "other", [])
+    first = runs.create_run(engine, site.site_id, "")
+    second = runs.create_run(engine, other.site_id, "")
+    with engine.connect() as holder:
+        with holder.begin():
+            holder.execute(text("SELECT id FROM training_runs WHERE id = :i FOR UPDATE"), {"i": first})
+            assert runs.claim_queued(engine, "worker-b").id == second        # no wait for the held row
+        assert runs.claim_queued(engine, "worker-a").id == first
+
+
+@pytest.mark.postgres
+def test_two_workers_racing_on_postgresql_claim_every_run_exactly_once(postgres_server, engine, db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the race that matters: PostgreSQL")
+    import threading
+    from backend.store.db import make_engine
+    queued = {runs.create_run(engine, create_site(engine, f"s{i}", []).site_id, "") for i in range(40)}
+    won = {"a": [], "b": []}
+    go = threading.Barrier(2)
+
+    def worker(name):
+        own = make_engine(db_url)                 # its own connections, as another process would have
+        go.wait()
+        while (run := runs.claim_queued(own, name)) is not None:
+            won[name].append(run.id)
+        own.dispose()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in won]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(won["a"] + won["b"]) == sorted(queued)                  # every run once, none twice
+    assert {r.host for r in runs.active_runs(engine)} <= {"a", "b"}

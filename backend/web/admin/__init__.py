@@ -8,13 +8,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from backend.settings import REPO_ROOT
+from backend.settings import resource_dir
 from backend.web.admin import (auth, catalog_page, experiments_page, install_page, models_page, overview_page,
                                placements_page, settings_page, simulator_page, sites_page)
 from backend.web.admin.nav import SITE_PAGES
 from backend.web.admin.render import all_sites, redirect, site_url
 
-STATIC_DIR = REPO_ROOT / "static" / "admin"
+STATIC_DIR = resource_dir("static") / "admin"
 FORM_MAX_BYTES = 1 << 20
 
 
