@@ -258,3 +258,20 @@ class PlacementDirectory(PerSiteDirectory[PlacementConfig]):
 
     def _load(self, site_id: int | None) -> dict[int, dict[str, PlacementConfig]]:
         return all_placements(self._engine, site_id)
+
+
+Controls = tuple[tuple[str, object], ...]    # (field, typed value) of CONTROLS, hashable (an experiment arm's)
+
+
+def controls_from_json(body) -> Controls:
+    """An experiment arm's overrides of its placement's controls from JSON (``{"diversity": 0.3}``); PlacementError
+    lists every problem. Only CONTROLS may be set."""
+    if body in (None, {}):
+        return ()
+    cfg = config_from_json("arm", body, allowed=CONTROLS)
+    return tuple((k, getattr(cfg, k)) for k in CONTROLS if k in body)
+
+
+def controls_as_json(controls: Controls) -> dict:
+    d = PlacementConfig("arm", **dict(controls)).as_json()
+    return {k: d[k] for k, _ in controls}
