@@ -321,7 +321,8 @@ def explain(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, snap
     blocked items, no rules) compared with the list served, one entry per item removed, brought in or moved:
     ``{"item", "action": "removed"|"added"|"moved"|"pinned", "by", "from", "to"}`` (positions from 1, None where
     the item is not in that list). ``by`` names the control: ``blocked``, ``rule K: TEXT``, ``pinned``,
-    ``diversity``, ``max_per_category`` (an item brought in where a removed one was: ``fills a freed place``). For the admin's preview and session simulator (a second answer)."""
+    ``diversity``, ``max_per_category`` (an item brought in where a removed one was: ``fills a freed place``).
+    For the admin's preview and session simulator (a second answer)."""
     if not cfg.controlled:
         return []
     plain = recommend(req, replace(cfg, diversity=0.0, max_per_category=None, pinned=(), blocked=(), rules=()),
