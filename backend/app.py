@@ -15,7 +15,7 @@ from backend.server_metrics import Metrics, MetricsMiddleware
 from backend.services import Services
 from backend.settings import Settings
 from backend.store.db import DatabaseError
-from backend.web import admin, demo_site, events_api, items_api, openapi, ops, recommend, widget
+from backend.web import admin, demo_site, events_api, items_api, openapi, ops, placements_api, recommend, widget
 from backend.web.admin.catalog_page import remove_leftover_uploads
 from backend.web.http import database_unavailable
 
@@ -29,6 +29,10 @@ def routes() -> list[Route]:
         Route("/v1/recommendations", recommend.recommendations, methods=["GET"]),
         Route("/v1/items", items_api.put_items, methods=["PUT"]),
         Route("/v1/items/{item_id:path}", items_api.delete_item_route, methods=["DELETE"]),
+        Route("/v1/placements", placements_api.list_route, methods=["GET"]),
+        Route("/v1/placements/{name}", placements_api.get_route, methods=["GET"]),
+        Route("/v1/placements/{name}", placements_api.put_route, methods=["PUT"]),
+        Route("/v1/placements/{name}", placements_api.delete_route, methods=["DELETE"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),
         Route(openapi.PATH, openapi.openapi, methods=["GET"]),

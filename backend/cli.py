@@ -15,10 +15,11 @@ from backend.settings import Settings
 # command -> module; each module's register(subparsers) adds its command with set_defaults(run=callable(args,
 # settings)). The order is the order of `upnext --help`.
 COMMANDS = {
-    "serve": "serve", "worker": "worker", "migrate": "migrate", "site": "site", "import-items": "import_items", "purge": "purge",
+    "serve": "serve", "worker": "worker", "migrate": "migrate", "site": "site", "import-items": "import_items",
+    "purge": "purge",
     "settings": "show_settings", "demo": "demo", "train": "train", "evaluate": "evaluate", "baseline": "baseline",
-    "model": "model", "train-run": "train_run", "experiment": "experiment", "simulate": "simulate",
-    "doctor": "doctor",
+    "model": "model", "train-run": "train_run", "placement": "placement", "experiment": "experiment",
+    "simulate": "simulate", "doctor": "doctor",
 }
 
 

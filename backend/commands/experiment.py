@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import sys
+from dataclasses import replace
 
 from backend.algorithms import NAMES
 from backend.commands.helpers import resolve_site
@@ -14,6 +15,7 @@ from backend.experiments.report import experiment_report, report_csv, series_csv
 from backend.settings import Settings
 from backend.store.db import engine_from_settings
 from backend.store.experiments import Arm, change_status, create_experiment, list_experiments
+from backend.store.placements import PlacementError, controls_from_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arm", action="append", required=True, metavar="NAME=ALGORITHM[:SHARE]",
                    help=f"repeat for each arm; ALGORITHM: {', '.join(NAMES)} "
                         "or holdout (no widget); SHARE: relative traffic weight (default 1)")
+    p.add_argument("--arm-settings", action="append", default=[], metavar="NAME=JSON",
+                   help="override the placement's controls for arm NAME, e.g. gru03='{\"diversity\": 0.3}' "
+                        "(diversity, max_per_category, pinned, blocked, rules): compare two settings of one "
+                        "algorithm")
     p.set_defaults(run=create)
     p = exp_sub.add_parser("list", help="a site's experiments, newest first")
     p.add_argument("--site")
@@ -44,6 +50,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     out.add_argument("--json", action="store_true", help="print the report as JSON")
     out.add_argument("--series", metavar="METRIC", help="print the daily cumulative uplift series of METRIC as CSV")
     p.set_defaults(run=report)
+
+
+def with_settings(arms: list, settings_args: list[str]) -> list:
+    """The arms with the overrides ``--arm-settings NAME=JSON`` gives them."""
+    by_name = {a.name: a for a in arms}
+    for text in settings_args:
+        name, eq, raw = text.partition("=")
+        if not eq or name not in by_name:
+            raise UpnextError(f"--arm-settings {text[:60]!r}: expected NAME=JSON with NAME one of the --arm names")
+        try:
+            overrides = controls_from_json(json.loads(raw))
+        except json.JSONDecodeError:
+            raise UpnextError(f"--arm-settings {name}: not JSON, e.g. '{{\"diversity\": 0.3}}'") from None
+        except PlacementError as exc:
+            raise UpnextError(f"--arm-settings {name}: {exc}") from None
+        by_name[name] = replace(by_name[name], overrides=overrides)
+    return [by_name[a.name] for a in arms]
 
 
 def parse_arm(text: str):
@@ -66,7 +89,7 @@ def _engine(settings: Settings):
 
 
 def create(args, settings: Settings) -> int:
-    arms = [parse_arm(a) for a in args.arm]
+    arms = with_settings([parse_arm(a) for a in args.arm], args.arm_settings)
     with _engine(settings) as engine:
         site = resolve_site(engine, args.site)
         exp = create_experiment(engine, site["id"], args.placement, args.name, arms)
@@ -78,7 +101,7 @@ def list_all(args, settings: Settings) -> int:
     with _engine(settings) as engine:
         experiments = list_experiments(engine, resolve_site(engine, args.site)["id"])
     for e in experiments:
-        arms = ", ".join(f"{a.name}={a.algorithm}:{a.share}" for a in e.arms)
+        arms = ", ".join(f"{a.name}={a.describe()}:{a.share}" for a in e.arms)
         print(f"{e.id:>4} {e.status:<8} {e.placement:<20} {e.name:<30} {arms}")
     return 0
 

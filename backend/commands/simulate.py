@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", type=Path, required=True, help="held-out sessions to replay (same layouts)")
     p.add_argument("--arms", required=True, metavar="ARM,ARM,...",
                    help=f"comma-separated, the first is the control; from: {', '.join(spellings())}")
+    p.add_argument("--arm-settings", action="append", default=[], metavar="NAME=JSON",
+                   help="the placement controls arm NAME overrides, e.g. --arms plain=gru4rec_next,"
+                        "diverse=gru4rec_next --arm-settings 'diverse={\"diversity\": 0.3}'")
     p.add_argument("--sessions", type=int, metavar="N", help="replay a random sample of N test sessions")
     p.add_argument("--params", default="yoochoose", metavar="PRESET|STRING",
                    help="GRU4Rec parameters, as for `upnext train` (default: yoochoose)")
@@ -89,7 +92,18 @@ def run(args, settings: Settings) -> int:
         raise UpnextError("--n must be between 1 and 50")
     if not 1 <= args.concurrency <= 256:
         raise UpnextError("--concurrency must be between 1 and 256")
+    arm_settings = {}
+    for text in args.arm_settings:
+        name, eq, raw = text.partition("=")
+        try:
+            arm_settings[name] = json.loads(raw) if eq else None
+        except json.JSONDecodeError:
+            arm_settings[name] = None
+        if not isinstance(arm_settings[name], dict):
+            raise UpnextError(f"--arm-settings {text[:60]!r}: expected NAME=JSON object, e.g. "
+                              "diverse='{\"diversity\": 0.3}'")
     cfg = SimulationConfig(train=args.train, test=args.test, arms=args.arms.split(","), params=args.params,
+                           arm_settings=arm_settings,
                            sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen,
                            paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model,
                            workdir=args.workdir)

@@ -90,7 +90,8 @@ def report_from_sessions(exp: ExperimentInfo, data: ExperimentSessions) -> dict:
             uplift = relative_uplift(est, per_metric[m.name][0]) if k else Uplift(None, None, None)
             entry.update(uplift.as_json())
             kpis[m.name] = entry
-        arms.append({"name": arm.name, "algorithm": arm.algorithm, "share": arm.share,
+        arms.append({"name": arm.name, "algorithm": arm.algorithm, "overrides": arm.as_json().get("overrides", {}),
+                     "share": arm.share,
                      "share_expected": arm.share / share_total,
                      "share_observed": int(n_sessions[k]) / all_sessions,
                      "sessions": int(n_sessions[k]),

@@ -1,6 +1,8 @@
 """How a recommendation request meets a running experiment: which arm serves it, or why it stays outside.
 
-The arm's algorithm replaces the placement's (its count, filters and fallbacks stay); a ``holdout`` arm shows
+The arm's algorithm replaces the placement's, and so do the controls the arm sets (``overrides``: diversity,
+max_per_category, pinned, blocked, rules), so two settings of one algorithm can be compared; the placement's
+count, filters, fallbacks and other controls stay. A ``holdout`` arm shows
 no widget: its answer is an empty list, the one documented exception to "never empty". A request without a
 session id (Global Privacy Control, server-to-server calls) cannot be assigned without storing an identity, so
 it is served by the placement's own settings, outside the experiment, and the answer says so.
@@ -42,10 +44,10 @@ def route(experiment: RunningExperiment | None, session: str | None) -> Routing:
 
 
 def recommend_routed(req: RecRequest, cfg, model, snap, routing: Routing) -> RecAnswer:
-    """``recommend`` with the arm's algorithm in place of the placement's (or nothing, for a holdout)."""
+    """``recommend`` with the arm's algorithm and overrides in place of the placement's (nothing, for a holdout)."""
     arm = routing.arm
     if arm is None:
         return recommend(req, cfg, model, snap)
     if arm.algorithm == HOLDOUT:
         return RecAnswer(HOLDOUT, None, [])
-    return recommend(req, replace(cfg, algorithm=arm.algorithm), model, snap)
+    return recommend(req, replace(cfg, algorithm=arm.algorithm, **dict(arm.overrides)), model, snap)

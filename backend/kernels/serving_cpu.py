@@ -291,3 +291,57 @@ def rollout(state, n, inputs, onehot, Wx, Wrz, Wh, b, W, bias, exclude, availabl
         if step + 1 < n:
             gru_step(state, one_i[0], inputs, onehot, Wx, Wrz, Wh, b)
     return out_i[:taken].copy(), out_s[:taken].copy()
+
+
+@njit(**JIT)
+def _similarity(vectors, norms, categories, i, j):
+    if norms[i] > 0.0 and norms[j] > 0.0:
+        dot = 0.0
+        for d in range(vectors.shape[1]):
+            dot += np.float64(vectors[i, d]) * np.float64(vectors[j, d])
+        return dot / (norms[i] * norms[j])
+    return 1.0 if categories[i] >= 0 and categories[i] == categories[j] else 0.0
+
+
+@njit(**JIT)
+def mmr_rerank(candidates, relevance, vectors, norms, categories, diversity, k, max_per_category):
+    m = candidates.shape[0]
+    size = min(k, m)
+    out = np.empty(size, dtype=np.int64)
+    picked_cats = np.empty(size, dtype=np.int32)
+    taken = np.zeros(m, dtype=np.uint8)
+    maxsim = np.zeros(m, dtype=np.float64)
+    count = 0
+    while count < size:
+        best, best_s = -1, 0.0
+        for c in range(m):
+            if taken[c]:
+                continue
+            if max_per_category > 0:
+                cat = categories[candidates[c]]
+                if cat >= 0:
+                    same = 0
+                    for j in range(count):
+                        if picked_cats[j] == cat:
+                            same += 1
+                    if same >= max_per_category:
+                        continue
+            s = (1.0 - diversity) * relevance[c]
+            if count > 0:
+                s -= diversity * maxsim[c]
+            if best < 0 or s > best_s:
+                best, best_s = c, s
+        if best < 0:
+            break
+        taken[best] = 1
+        out[count] = best
+        picked_cats[count] = categories[candidates[best]]
+        count += 1
+        if diversity > 0.0:
+            b = candidates[best]
+            for c in range(m):
+                if not taken[c]:
+                    sim = _similarity(vectors, norms, categories, candidates[c], b)
+                    if count == 1 or sim > maxsim[c]:
+                        maxsim[c] = sim
+    return out[:count]

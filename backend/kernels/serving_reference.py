@@ -119,3 +119,44 @@ def rollout(state: np.ndarray, n: int, inputs: np.ndarray, onehot: bool, Wx: tup
         if step + 1 < n:
             gru_step(state, int(i[0]), inputs, onehot, Wx, Wrz, Wh, b)
     return np.array(taken, dtype=np.int64), np.array(scores, dtype=np.float32)
+
+
+def _similarity(vectors: np.ndarray, norms: np.ndarray, categories: np.ndarray, items: np.ndarray,
+                item: int) -> np.ndarray:
+    """Similarity of ``item`` to each of ``items``: the cosine of their vectors, or, where either vector is zero
+    (an item the model holds no vector for), 1.0 for the same category (code >= 0) and 0.0 otherwise."""
+    dots = vectors[items].astype(np.float64) @ vectors[item].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = dots / (norms[items] * norms[item])
+    same = ((categories[items] >= 0) & (categories[items] == categories[item])).astype(np.float64)
+    return np.where((norms[items] > 0) & (norms[item] > 0), cos, same)
+
+
+def mmr_rerank(candidates, relevance, vectors, norms, categories, diversity, k, max_per_category):
+    """Greedy maximal marginal relevance: up to k of ``candidates`` ((m,) int64 item indices) in pick order, as
+    (k',) int64 positions into ``candidates``. Each pick maximises
+    ``(1 - diversity) * relevance - diversity * (largest similarity to an item already picked)`` (the first pick:
+    the most relevant); ties go to the earlier candidate. ``relevance``: (m,) float64 in [0, 1]; ``vectors``:
+    (n_items, D) float32 and ``norms`` (n_items,) float64 their lengths; ``categories``: (n_items,) int32 codes, -1
+    for none. ``max_per_category`` > 0: a candidate whose category already holds that many picks is skipped
+    (items without a category never are). Diversity 0 and no cap: the candidates' own order."""
+    m = len(candidates)
+    taken = np.zeros(m, dtype=bool)
+    maxsim = np.zeros(m, dtype=np.float64)
+    out: list[int] = []
+    cats = categories[candidates]
+    while len(out) < min(k, m):
+        score = (1.0 - diversity) * relevance - (diversity * maxsim if out else 0.0)
+        ok = ~taken
+        if max_per_category > 0:
+            picked = cats[out]
+            full = np.array([c >= 0 and np.count_nonzero(picked == c) >= max_per_category for c in cats])
+            ok &= ~full
+        if not ok.any():
+            break
+        best = int(np.flatnonzero(ok)[np.argmax(score[ok])])
+        sim = _similarity(vectors, norms, categories, candidates, int(candidates[best]))
+        maxsim = sim if not out else np.maximum(maxsim, sim)
+        taken[best] = True
+        out.append(best)
+    return np.array(out, dtype=np.int64)

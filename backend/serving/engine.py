@@ -127,6 +127,10 @@ class GRU4RecEngine:
             self.item_matrix = "float32"
         # (n_items, H_last) float32, or uint16 holding float16 bits: half the bytes read per request
         self._scoring = Wy.astype(np.float16).view(np.uint16) if self.item_matrix == "float16" else Wy
+        # the item vectors of diversity (rows of Wy, as loaded) and their lengths
+        self._vectors = Wy
+        self._norms = np.concatenate([np.sqrt(np.square(Wy[i:i + 16384], dtype=np.float64).sum(axis=1))
+                                      for i in range(0, len(Wy), 16384)])
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = True, item_matrix: str = "float32") -> "GRU4RecEngine":
@@ -221,6 +225,23 @@ class GRU4RecEngine:
                                self._Wh, self._b, self._scoring, self._bias, self._items(exclude),
                                self._mask(available))
 
+    def rerank(self, candidates: np.ndarray, relevance: np.ndarray, categories: np.ndarray, diversity: float,
+               k: int, max_per_category: int | None = None) -> np.ndarray:
+        """Up to k of ``candidates`` (item indices, best first) re-ranked by maximal marginal relevance over the
+        model's item vectors (categories where an item has no vector; see ``kernels.mmr_rerank``), with at most
+        ``max_per_category`` items of one category (``categories``: (n_items,) int32 codes, -1 for none).
+        ``relevance``: (m,) in [0, 1]. Returns the chosen item indices in their new order."""
+        candidates = self._items(candidates)
+        relevance = np.ascontiguousarray(relevance, dtype=np.float64)
+        cats = _writable(categories, np.int32)
+        if len(relevance) != len(candidates) or cats.shape != (self.n_items,):
+            raise ValueError("relevance: one per candidate; categories: one code per item")
+        if not 0.0 <= float(diversity) <= 1.0:
+            raise ValueError(f"diversity must be within [0, 1], got {diversity}")
+        order = kernels.mmr_rerank(candidates, relevance, self._vectors, self._norms, cats, float(diversity),
+                                   self._k(k), int(max_per_category or 0))
+        return candidates[order]
+
     def prewarm(self) -> None:
         """Compile (or load from the on-disk cache) every kernel specialisation this engine calls, with arrays
         of the same kinds as in serving (read-only memory maps compile separately from writable arrays)."""
@@ -231,6 +252,8 @@ class GRU4RecEngine:
             self.top_k(state, 1, exclude, available)
             self.top_k_many(two, 1, [exclude, exclude], available)
             self.rollout(state, 2, exclude, available)
+        self.rerank(np.array([0, self.n_items - 1]), np.array([1.0, 0.5]), np.full(self.n_items, -1, np.int32),
+                    0.5, 2, 1)
 
     # ------------------------------------------------------------ argument checks (the kernels trust them)
 

@@ -24,6 +24,7 @@ class ItemMeta:
     currency: str | None
     category: str | None
     available: bool
+    attributes: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         out = {"id": self.id, "title": self.title, "url": self.url, "image": self.image}
@@ -42,7 +43,7 @@ class CatalogSnapshot:
     items: dict[str, ItemMeta]
     newest: list[str]
     _masks: dict = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)   # derived values nest
 
     def __len__(self) -> int:
         return len(self.items)
@@ -63,6 +64,17 @@ class CatalogSnapshot:
                 if cached is None:
                     cached = self._masks[key] = self._build_masks(item_ids)
         return cached[:3]
+
+    def derived(self, key: object, fn):
+        """``fn()`` computed once per snapshot under ``key`` (arrays aligned to a model's items that the
+        placement rules need: prices, rule masks), then shared by every request."""
+        cached = self._masks.get(key)
+        if cached is None:
+            with self._lock:
+                cached = self._masks.get(key)
+                if cached is None:
+                    cached = self._masks[key] = fn()
+        return cached
 
     def _build_masks(self, item_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
         n = len(item_ids)
@@ -131,8 +143,8 @@ class CatalogCache:
     def _load(self, site_id: int, version: int) -> CatalogSnapshot:
         t0 = time.perf_counter()
         rows = catalog_rows(self._engine, site_id)
-        items = {r.id: ItemMeta(r.id, r.title, r.url, r.image, r.price, r.currency, r.category, bool(r.available))
-                 for r in rows}
+        items = {r.id: ItemMeta(r.id, r.title, r.url, r.image, r.price, r.currency, r.category, bool(r.available),
+                                r.attributes or {}) for r in rows}
         newest = [r.id for r in sorted(rows, key=lambda r: (-r.updated_ms, r.id)) if r.available]
         snap = CatalogSnapshot(site_id, version, items, newest)
         with self._lock:

@@ -32,7 +32,7 @@ from backend.simulation.visitor import CURRENCY, VisitorModel, item_price
 from backend.store.db import make_engine, migrate
 from backend.store.experiments import Arm, change_status, create_experiment
 from backend.store.items import upsert_items
-from backend.store.placements import PlacementConfig, save_placement
+from backend.store.placements import PlacementConfig, PlacementError, controls_from_json, save_placement
 from backend.store.sites import create_site
 from backend.training import train_bundle
 
@@ -58,22 +58,38 @@ class SimulationConfig:
     exclude_seen: bool = True            # the placement leaves out the session's own items (its default)
     concurrency: int = 16
     seed: int = 1
+    arm_settings: dict = field(default_factory=dict)   # arm name -> placement controls it overrides
     paired: bool = False                 # every session once in every arm (replay.py)
     model: Path | None = None            # a trained bundle to publish instead of training one
     workdir: Path | None = None          # kept after the run when given; a temporary folder otherwise
     visitor: VisitorModel = field(default_factory=VisitorModel)
 
 
-def parse_arms(text: str) -> list[Arm]:
+def parse_arms(text: str, settings: dict[str, dict] | None = None) -> list[Arm]:
     """``popular,item-knn,gru4rec`` -> arms with equal shares, the first one the control; each arm is named as
-    given and serves with the algorithm that name spells (backend/algorithms.py)."""
-    names = [a.strip() for a in text.split(",") if a.strip()]
-    unknown = [a for a in names if canonical(a) is None]
+    given and serves with the algorithm that name spells (backend/algorithms.py), or ``NAME=ALGORITHM``
+    (``plain=gru4rec_next,diverse=gru4rec_next``). ``settings``: arm name -> the placement controls it
+    overrides (``{"diverse": {"diversity": 0.3}}``), to compare two settings of one algorithm."""
+    specs = [a.strip() for a in text.split(",") if a.strip()]
+    names = [s.partition("=")[0] for s in specs]
+    algorithms = [s.partition("=")[2] or s for s in specs]
+    unknown = [a for a in algorithms if canonical(a) is None]
     if unknown:
         raise SimulationError(f"unknown arm {unknown[0]!r}; arms are {', '.join(spellings())}")
     if len(names) < 2 or len(set(names)) != len(names):
         raise SimulationError("--arms needs at least two different arms, e.g. popular,item-knn,gru4rec")
-    return [Arm(name, canonical(name), 1) for name in names]
+    settings = settings or {}
+    stray = sorted(set(settings) - set(names))
+    if stray:
+        raise SimulationError(f"settings for {stray[0]!r}, which is not one of the arms")
+    arms = []
+    for name, algorithm in zip(names, algorithms):
+        try:
+            overrides = controls_from_json(settings.get(name))
+        except PlacementError as exc:
+            raise SimulationError(f"arm {name} settings: {exc}") from None
+        arms.append(Arm(name, canonical(algorithm), 1, overrides))
+    return arms
 
 
 def held_out_sessions(path: Path, sample: int | None, seed: int) -> list[list[str]]:
@@ -147,7 +163,7 @@ def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: 
 
 def run_simulation(cfg: SimulationConfig, say: Callable[[str], None] = lambda m: None) -> dict:
     """Set up, replay, report (module docstring). Returns the experiment report with the run's facts."""
-    arms = parse_arms(",".join(cfg.arms))
+    arms = parse_arms(",".join(cfg.arms), cfg.arm_settings)
     sessions = held_out_sessions(cfg.test, cfg.sessions, cfg.seed)
     workdir = cfg.workdir or Path(tempfile.mkdtemp(prefix="upnext-simulate-", dir=_scratch_dir()))
     workdir.mkdir(parents=True, exist_ok=True)

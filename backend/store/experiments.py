@@ -19,6 +19,7 @@ from backend.algorithms import ARM_CHOICES, HOLDOUT, canonical
 from backend.clock import now_ms
 from backend.errors import UpnextError
 from backend.store.placements import NAME_RE as PLACEMENT_RE
+from backend.store.placements import Controls, PlacementError, controls_as_json, controls_from_json
 from backend.store.tables import Experiment
 
 ARM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -39,17 +40,30 @@ class Arm:
     name: str
     algorithm: str          # a placement algorithm (backend/store/placements.py ALGORITHMS) or "holdout"
     share: int = 1          # relative traffic weight
+    # the placement's controls set otherwise for this arm (diversity, max_per_category, pinned, blocked, rules),
+    # so that two settings of one algorithm can be compared (e.g. diversity 0 against 0.3)
+    overrides: Controls = ()
 
     @property
     def holdout(self) -> bool:
         return self.algorithm == HOLDOUT
 
     def as_json(self) -> dict:
-        return {"name": self.name, "algorithm": self.algorithm, "share": self.share}
+        out = {"name": self.name, "algorithm": self.algorithm, "share": self.share}
+        if self.overrides:
+            out["overrides"] = controls_as_json(self.overrides)
+        return out
 
     @classmethod
     def from_json(cls, d: dict) -> "Arm":
-        return cls(name=d["name"], algorithm=d["algorithm"], share=int(d.get("share", 1)))
+        return cls(name=d["name"], algorithm=d["algorithm"], share=int(d.get("share", 1)),
+                   overrides=controls_from_json(d.get("overrides")))
+
+    def describe(self) -> str:
+        """The algorithm and overrides in a few words (lists and reports)."""
+        if not self.overrides:
+            return self.algorithm
+        return f"{self.algorithm} ({', '.join(f'{k}={v}' for k, v in controls_as_json(self.overrides).items())})"
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,10 @@ def validate_arms(arms: list[Arm] | tuple[Arm, ...]) -> tuple[Arm, ...]:
             raise ExperimentError(f"arm name {a.name!r}: 1-32 letters, digits, '_', '.' or '-'")
         if canonical(a.algorithm) not in ARM_CHOICES:
             raise ExperimentError(f"arm {a.name}: algorithm must be one of {', '.join(ARM_CHOICES)}")
+        if a.overrides and a.algorithm == HOLDOUT:
+            raise ExperimentError(f"arm {a.name}: a holdout shows nothing, it takes no settings")
+        if not isinstance(a.overrides, tuple):
+            raise ExperimentError(f"arm {a.name}: settings must be parsed (controls_from_json)")
         if not isinstance(a.share, int) or isinstance(a.share, bool) or not 1 <= a.share <= MAX_SHARE:
             raise ExperimentError(f"arm {a.name}: share must be a whole number between 1 and {MAX_SHARE} "
                                   "(shares are relative: 1,1,1 splits traffic in thirds)")

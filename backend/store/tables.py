@@ -107,6 +107,11 @@ class Placement(Base):
     only_available: Mapped[bool] = mapped_column(Boolean, default=True)
     same_category: Mapped[bool] = mapped_column(Boolean, default=False)
     fallback: Mapped[list[str]] = mapped_column(JSON, default=list)   # strategies tried in order
+    diversity: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    max_per_category: Mapped[int | None] = mapped_column(Integer)
+    pinned: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default="[]")  # [{"item", "position"}]
+    blocked: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    rules: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default="[]")  # store/placement_rules.py
     updated_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("site_id", "name"),)

@@ -13,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.store.items import ATTRIBUTES_MAX, CATEGORY_MAX, TITLE_MAX, URL_MAX
-from backend.store.placements import MAX_N
+from backend.algorithms import FALLBACKS, NAMES
+from backend.store.placement_rules import ATTRIBUTE_RE, MAX_RULES, MAX_VALUES, VALUE_MAX
+from backend.store.placements import MAX_BLOCKED, MAX_N, PAGE_KINDS
 from backend.store.tables import ID_MAX, REC_MAX
 from backend.web.event_schema import EPOCH_2000_MS, MAX_BODY_BYTES, MAX_EVENTS, MAX_IMPRESSION_ITEMS
 from backend.web.items_api import MAX_ITEMS
@@ -82,6 +84,40 @@ _ORIGIN = {"name": "Origin", "in": "header", "required": False, "schema": {"type
 _SECRET = [{"secretKey": []}]
 _PLAIN = {"text/plain": {"schema": {"type": "string"}}}
 _NOT_READY = _problem("the server cannot answer right now: retry after `Retry-After`", _RETRY_AFTER)
+_UNAUTHORIZED = _problem("no valid secret key", {"WWW-Authenticate": {"schema": {"type": "string"}}})
+_PLACEMENT_NAME = {"name": "name", "in": "path", "required": True, "description": "the placement's name",
+                   "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
+_NUMBER_OR_NULL = {"type": ["number", "null"], "minimum": 0}
+_RULE = {"oneOf": [
+    {"type": "object", "additionalProperties": False, "required": ["field", "op", "values"],
+     "properties": {"field": {"const": "category"}, "op": {"enum": ["in", "not_in"]},
+                    "values": {"type": "array", "minItems": 1, "maxItems": MAX_VALUES,
+                               "items": {"type": "string", "minLength": 1, "maxLength": VALUE_MAX}}}},
+    {"type": "object", "additionalProperties": False, "required": ["field", "op"],
+     "description": "min and/or max: prices (between) or factors of the page item's price (relative)",
+     "properties": {"field": {"const": "price"}, "op": {"enum": ["between", "relative"]},
+                    "min": _NUMBER_OR_NULL, "max": _NUMBER_OR_NULL}},
+    {"type": "object", "additionalProperties": False, "required": ["field", "op", "name", "value"],
+     "properties": {"field": {"const": "attribute"}, "op": {"const": "equals"},
+                    "name": {"type": "string", "pattern": ATTRIBUTE_RE.pattern},
+                    "value": {"type": ["string", "number", "boolean"]}}},
+]}
+_PLACEMENT_FIELDS = {
+    "page_kind": {"enum": list(PAGE_KINDS)},
+    "algorithm": {"type": "string", "description": f"one of {', '.join(NAMES)}"},
+    "n": {"type": "integer", "minimum": 1, "maximum": MAX_N},
+    "title": {"type": "string", "maxLength": 200},
+    "exclude_seen": {"type": "boolean"}, "only_available": {"type": "boolean"}, "same_category": {"type": "boolean"},
+    "fallback": {"type": "array", "items": {"enum": list(FALLBACKS)}, "uniqueItems": True},
+    "diversity": {"type": "number", "minimum": 0, "maximum": 1,
+                  "description": "0: relevance only; up to 1: re-ranked for variety (MMR over item vectors)"},
+    "max_per_category": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_N},
+    "pinned": {"type": "array", "maxItems": MAX_N, "items": {
+        "type": "object", "additionalProperties": False, "required": ["item", "position"],
+        "properties": {"item": _ITEM_ID, "position": {"type": "integer", "minimum": 1, "maximum": MAX_N}}}},
+    "blocked": {"type": "array", "maxItems": MAX_BLOCKED, "items": _ITEM_ID},
+    "rules": {"type": "array", "maxItems": MAX_RULES, "items": _RULE},
+}
 
 
 def document() -> dict[str, Any]:
@@ -200,6 +236,50 @@ def document() -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/placements": {
+                "get": {
+                    "operationId": "listPlacements",
+                    "summary": "The site's configured placements",
+                    "security": _SECRET,
+                    "responses": {
+                        "200": _reply("the placements, by name", {
+                            "type": "object", "required": ["placements"], "additionalProperties": False,
+                            "properties": {"placements": {"type": "array", "items": _ref("Placement")}}}),
+                        "401": _UNAUTHORIZED,
+                        "503": _NOT_READY,
+                    },
+                },
+            },
+            "/v1/placements/{name}": {
+                "get": {
+                    "operationId": "getPlacement",
+                    "summary": "One placement's settings",
+                    "security": _SECRET,
+                    "parameters": [_PLACEMENT_NAME],
+                    "responses": {"200": _reply("the settings", _ref("Placement")),
+                                  "401": _UNAUTHORIZED, "404": _problem("no such placement"), "503": _NOT_READY},
+                },
+                "put": {
+                    "operationId": "putPlacement",
+                    "summary": "Create or replace a placement (all or nothing)",
+                    "description": "Fields left out take their defaults; one invalid field refuses the request, "
+                                   "listing every problem.",
+                    "security": _SECRET,
+                    "parameters": [_PLACEMENT_NAME],
+                    "requestBody": {"required": True, "content": _json(_ref("PlacementSettings"))},
+                    "responses": {"200": _reply("stored; the settings as now served", _ref("Placement")),
+                                  "400": _problem("malformed body or invalid settings: nothing was stored"),
+                                  "401": _UNAUTHORIZED, "413": _problem("body over 1 MiB"), "503": _NOT_READY},
+                },
+                "delete": {
+                    "operationId": "deletePlacement",
+                    "summary": "Remove a placement (pages naming it get the defaults)",
+                    "security": _SECRET,
+                    "parameters": [_PLACEMENT_NAME],
+                    "responses": {"204": {"description": "deleted"}, "401": _UNAUTHORIZED,
+                                  "404": _problem("no such placement"), "503": _NOT_READY},
+                },
+            },
             "/healthz": {
                 "get": {
                     "operationId": "healthz",
@@ -288,6 +368,15 @@ def document() -> dict[str, Any]:
                         "attributes": {"type": ["object", "null"],
                                        "description": f"custom fields, at most {ATTRIBUTES_MAX // 1024} KiB as JSON"},
                     },
+                },
+                "PlacementSettings": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"name": {"type": "string", "description": "if given, the path's name"},
+                                   **_PLACEMENT_FIELDS},
+                },
+                "Placement": {
+                    "type": "object", "additionalProperties": False, "required": ["name", *_PLACEMENT_FIELDS],
+                    "properties": {"name": {"type": "string"}, **_PLACEMENT_FIELDS},
                 },
                 "RecommendedItem": {
                     "type": "object", "required": ["id"],

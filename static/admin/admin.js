@@ -112,6 +112,10 @@
       input.addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(refresh, 400); });
     });
     var controls = document.querySelector('[data-preview-controls]');
-    if (controls) controls.addEventListener('submit', function (event) { event.preventDefault(); refresh(); });
+    // With a table of what the placement's controls did (computed by the server for the previewed item), "Show"
+    // reloads the page so that the table follows; otherwise only the preview changes.
+    if (controls && !document.querySelector('[data-preview-steps]')) {
+      controls.addEventListener('submit', function (event) { event.preventDefault(); refresh(); });
+    }
   }
 })();

@@ -13,6 +13,10 @@ Timings of the implementations alternate round by round, so that load from other
 
 Run: .venv/bin/python tests/bench/bench_engine.py [--sizes 10000,100000,1000000] [--layers 100,512]
 Prints a table; the whole run takes a few minutes on 2 cores and needs ~5 GB of memory at 1M x 512.
+
+With ``--diversity D`` it compares instead, interleaved in the same run, a placement's request without diversity
+(GRU step + top-20) and with diversity D (GRU step + top-50 + MMR re-ranking to 20 over the item vectors, what
+``backend/serving/recommender.py`` does), e.g. ``--sizes 43097,100000 --layers 100 --diversity 0.5``.
 """
 from __future__ import annotations
 
@@ -200,11 +204,44 @@ def run(n_items: int, H: int, threads: int) -> dict:
     return out
 
 
+def run_diversity(n_items: int, H: int, diversity: float) -> dict:
+    """p50/p99 ms of a request without and with diversity, interleaved round by round."""
+    rng = np.random.default_rng(1)
+    engine, _ = build(n_items, H, "float32")
+    categories = rng.integers(-1, 200, n_items).astype(np.int32)
+    histories = [rng.integers(0, n_items, N_EXCLUDE) for _ in range(64)]
+    requests = [(engine.state_from_history(h[:-1]), int(h[-1]), h.astype(np.int64)) for h in histories]
+    repeat = max(50, min(1000, int(4e8 / (n_items * H))))
+
+    def plain(h, item, ex):
+        return engine.top_k(engine.advance(h, item), K, ex)
+
+    def diverse(h, item, ex):
+        items, scores = engine.top_k(engine.advance(h, item), 50, ex)
+        lo, hi = float(scores.min()), float(scores.max())
+        return engine.rerank(items, (scores - lo) / (hi - lo), categories, diversity, K)
+
+    lat = interleaved({"plain": plain, "diverse": diverse}, requests, repeat, {})
+    return {name: (float(np.percentile(v, 50)), float(np.percentile(v, 99))) for name, v in lat.items()} | {
+        "ratio": paired_ratio(lat["diverse"], lat["plain"]), "repeat": repeat}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sizes", default="10000,100000,1000000")
     p.add_argument("--layers", default="100,512")
+    p.add_argument("--diversity", type=float, help="compare requests with this diversity against none instead")
     args = p.parse_args()
+    if args.diversity is not None:
+        print(f"# bench_engine --diversity {args.diversity}: one request = GRU step + top-20 (5 excluded), against "
+              f"GRU step + top-50 + MMR re-ranking to 20; interleaved, {os.cpu_count()} CPUs")
+        print("items | H | diversity 0 p50/p99 ms | diversity %g p50/p99 ms | median ratio | rounds" % args.diversity)
+        for n in map(int, args.sizes.split(",")):
+            for H in map(int, args.layers.split(",")):
+                r = run_diversity(n, H, args.diversity)
+                print(f"{n:,} | {H} | {r['plain'][0]:.3f}/{r['plain'][1]:.3f} | {r['diverse'][0]:.3f}/"
+                      f"{r['diverse'][1]:.3f} | {r['ratio']:.2f}x | {r['repeat']}", flush=True)
+        return
     threads = os.cpu_count() or 1
     print(f"# bench_engine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads,"
           f" numba one thread per request; timings interleaved, medians of rounds")

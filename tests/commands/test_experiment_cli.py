@@ -56,3 +56,17 @@ def test_a_bad_series_metric_is_named(capsys, site):
                          "--arm", "b=popular"))
     assert main(["experiment", "report", str(exp["id"]), "--series", "joy"]) == 1
     assert "metric must be one of" in capsys.readouterr().err
+
+
+def test_arm_settings_compare_two_settings_of_one_algorithm(capsys, site):
+    created = json.loads(run(capsys, "create", "--placement", "p", "--name", "diversity", "--arm",
+                             "plain=gru4rec_next", "--arm", "diverse=gru4rec_next",
+                             "--arm-settings", 'diverse={"diversity": 0.3}'))
+    assert created["arms"][1] == {"name": "diverse", "algorithm": "gru4rec_next", "share": 1,
+                                  "overrides": {"diversity": 0.3}}
+    assert "diverse=gru4rec_next (diversity=0.3):1" in run(capsys, "list")
+    for bad, message in (('other={"diversity": 0.3}', "NAME one of the --arm names"),
+                         ("diverse={", "not JSON"), ('diverse={"diversity": 9}', "diversity: a number")):
+        assert main(["experiment", "create", "--placement", "p", "--name", "x", "--arm", "plain=popular",
+                     "--arm", "diverse=popular", "--arm-settings", bad]) == 1
+        assert message in capsys.readouterr().err

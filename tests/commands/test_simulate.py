@@ -86,6 +86,10 @@ def test_simulate_rsc15_sample_paired_with_a_holdout(capsys):
     (["--arms", "popular,popular"], "at least two different arms"),
     (["--arms", "popular,gru4rec", "--sessions", "0"], "--sessions must be at least 1"),
     (["--arms", "popular,gru4rec", "--n", "51"], "--n must be between 1 and 50"),
+    (["--arms", "a=popular,b=popular", "--arm-settings", "b={"], "expected NAME=JSON object"),
+    (["--arms", "a=popular,b=popular", "--arm-settings", 'c={"diversity": 0.3}'], "settings for 'c'"),
+    (["--arms", "a=popular,b=popular", "--arm-settings", 'b={"diversity": 3}'], "arm b settings: diversity"),
+    (["--arms", "a=popular,b=magic"], "unknown arm 'magic'"),
 ])
 def test_bad_arguments_are_refused(capsys, ring_files, args, message):
     train, test = ring_files
@@ -98,3 +102,10 @@ def test_missing_file_is_refused(capsys, tmp_path, ring_files):
     assert main(["simulate", "--train", str(train), "--test", str(tmp_path / "nope.txt"),
                  "--arms", "popular,gru4rec"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_arms_of_one_algorithm_with_different_settings():
+    from backend.simulation.simulator import parse_arms
+    arms = parse_arms("plain=gru4rec_next,diverse=gru4rec_next,popular", {"diverse": {"diversity": 0.3}})
+    assert [(a.name, a.algorithm, dict(a.overrides)) for a in arms] == [
+        ("plain", "gru4rec_next", {}), ("diverse", "gru4rec_next", {"diversity": 0.3}), ("popular", "popular", {})]

@@ -103,3 +103,24 @@ def test_no_experiment_paused_or_elsewhere_means_no_arm(settings, engine, shop, 
         client.app.state.services.experiments.invalidate(shop.site_id)   # what the admin page does on change
         paused = ask(client, shop, session)
     assert paused["arm"] is None and paused["experiment"] is None and paused["algorithm"] == "item_to_item"
+
+
+def test_an_arm_serves_its_own_settings_of_the_placement(engine, shop):
+    """Two settings of one algorithm: the arm's rules and pins replace the placement's, the rest stays."""
+    from backend.experiments.routing import Routing, recommend_routed
+    from backend.serving.item_metadata import CatalogCache
+    from backend.serving.recommender import RecRequest, recommend
+    from backend.serving.registry import ModelRegistry
+    from backend.store.placements import controls_from_json
+    model = ModelRegistry(64 << 20)
+    model.sync(engine)
+    live, snap = model.get(shop.site_id), CatalogCache(engine).load(shop.site_id)
+    cfg = PlacementConfig("product-page", algorithm="item_to_item", n=4)
+    pinned = Arm("pinned", "popular", 1, controls_from_json({"pinned": [{"item": "item-29", "position": 1}],
+                                                             "blocked": ["item-0"]}))
+    req = RecRequest(site_id=shop.site_id, placement="product-page", session="s" * 22)
+    plain = recommend_routed(req, cfg, live, snap, Routing(1, Arm("plain", "popular")))
+    shaped = recommend_routed(req, cfg, live, snap, Routing(1, pinned))
+    assert plain.item_ids == recommend(req, PlacementConfig("p", algorithm="popular", n=4), live, snap).item_ids
+    assert shaped.item_ids[0] == "item-29" and "item-0" not in shaped.item_ids and len(shaped.item_ids) == 4
+    assert "item-0" in plain.item_ids

@@ -75,6 +75,7 @@ def test_the_database_itself_refuses_a_second_running_experiment(engine, site):
     ([Arm("a", "popular"), Arm("b b", "popular")], "arm name"),
     ([Arm("a", "popular", 0), Arm("b", "popular")], "share must be"),
     ([Arm("a", "popular", 1.5), Arm("b", "popular")], "share must be"),
+    ([Arm("a", "popular"), Arm("b", "holdout", 1, (("diversity", 0.3),))], "a holdout shows nothing"),
 ])
 def test_bad_arms_are_refused(engine, site, arms, message):
     with pytest.raises(ExperimentError, match=message):
@@ -159,3 +160,28 @@ def test_a_name_is_used_once_per_site(engine, site):
         create_experiment(engine, site, "home", "  GRU vs popular ", ARMS)
     other = create_site(engine, "video", []).site_id
     assert create_experiment(engine, other, "product-page", "GRU vs popular", ARMS).name == "GRU vs popular"
+
+
+def test_arms_may_compare_two_settings_of_one_algorithm(engine, site):
+    from backend.store.placements import controls_from_json
+    from backend.store.placement_rules import rule_from_text
+    arms = [Arm("plain", "gru4rec_next"),
+            Arm("diverse", "gru4rec_next", 1, controls_from_json({"diversity": 0.3, "max_per_category": 2})),
+            Arm("rules", "gru4rec_next", 1, controls_from_json(
+                {"rules": [{"field": "category", "op": "not_in", "values": ["gifts"]}]}))]
+    exp = create_experiment(engine, site, "product-page", "diversity", arms)
+    got = get_experiment(engine, exp.id)
+    assert got.arms == tuple(arms)
+    assert dict(got.arms[1].overrides) == {"diversity": 0.3, "max_per_category": 2}
+    assert dict(got.arms[2].overrides)["rules"] == (rule_from_text("category not in gifts"),)
+    assert got.as_json()["arms"][1] == {"name": "diverse", "algorithm": "gru4rec_next", "share": 1,
+                                        "overrides": {"diversity": 0.3, "max_per_category": 2}}
+    assert got.arms[1].describe() == "gru4rec_next (diversity=0.3, max_per_category=2)"
+
+
+def test_arm_settings_are_only_the_controls_and_valid():
+    from backend.store.placements import PlacementError, controls_from_json
+    with pytest.raises(PlacementError, match="algorithm: unknown field"):
+        controls_from_json({"algorithm": "popular"})
+    with pytest.raises(PlacementError, match="diversity: a number from 0"):
+        controls_from_json({"diversity": 7})

@@ -220,3 +220,51 @@ def test_as_f32_reads_float16_bits_and_floats_alike_in_python_and_jitted_code():
     np.testing.assert_array_equal(jitted(bits), halves.astype(np.float32))
     np.testing.assert_array_equal([_as_f32(f) for f in floats], floats.astype(np.float32))
     np.testing.assert_array_equal(jitted(floats), floats.astype(np.float32))
+
+
+def _mmr_case(seed, m=40, n_items=120, D=8):
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n_items, D)).astype(np.float32)
+    vectors[rng.choice(n_items, 10, replace=False)] = 0.0          # items without a vector: categories decide
+    norms = np.sqrt(np.square(vectors, dtype=np.float64).sum(axis=1))
+    categories = rng.integers(-1, 6, n_items).astype(np.int32)
+    candidates = rng.choice(n_items, m, replace=False).astype(np.int64)
+    relevance = np.sort(rng.random(m))[::-1].copy()
+    return candidates, relevance, vectors, norms, categories
+
+
+@pytest.mark.parametrize("diversity", [0.0, 0.2, 0.5, 0.8, 1.0])
+@pytest.mark.parametrize("cap", [0, 2])
+def test_mmr_rerank_agrees_with_the_reference(diversity, cap):
+    for seed in range(4):
+        args = _mmr_case(seed)
+        got = cpu.mmr_rerank(*args, diversity, 10, cap)
+        want = reference.mmr_rerank(*args, diversity, 10, cap)
+        np.testing.assert_array_equal(got, want)
+        assert len(set(got.tolist())) == len(got)
+
+
+def test_mmr_rerank_without_diversity_keeps_the_order_and_caps_categories():
+    candidates, relevance, vectors, norms, categories = _mmr_case(11)
+    for impl in (cpu, reference):
+        assert impl.mmr_rerank(candidates, relevance, vectors, norms, categories, 0.0, 10, 0).tolist() \
+            == list(range(10))
+        capped = impl.mmr_rerank(candidates, relevance, vectors, norms, categories, 0.0, 40, 1)
+        cats = categories[candidates[capped]]
+        assert len(set(cats[cats >= 0].tolist())) == np.count_nonzero(cats >= 0)   # one per category at most
+
+
+def test_mmr_rerank_leaves_out_a_near_duplicate_and_uses_categories_without_vectors():
+    vectors = np.array([[1, 0], [0.99, 0.01], [0, 1], [0, 0], [0, 0]], dtype=np.float32)
+    norms = np.sqrt(np.square(vectors, dtype=np.float64).sum(axis=1))
+    categories = np.array([0, 0, 1, 2, 2], dtype=np.int32)
+    relevance = np.array([1.0, 0.95, 0.5])
+    for impl in (cpu, reference):
+        # item 1 is nearly item 0: with diversity the distant item 2 comes second
+        assert impl.mmr_rerank(np.array([0, 1, 2]), relevance, vectors, norms, categories, 0.5, 3, 0).tolist() \
+            == [0, 2, 1]
+        assert impl.mmr_rerank(np.array([0, 1, 2]), relevance, vectors, norms, categories, 0.0, 3, 0).tolist() \
+            == [0, 1, 2]
+        # items 3 and 4 have no vector and share a category: item 4 goes after the unrelated item 0
+        got = impl.mmr_rerank(np.array([3, 4, 0]), relevance, vectors, norms, categories, 0.5, 3, 0)
+        assert got.tolist() == [0, 2, 1]

@@ -139,3 +139,107 @@ def test_memory_a_page_behind_is_advanced_to_the_requests_history(model):
     eng = model.engine
     np.testing.assert_allclose(held.state, eng.state_from_history([1, 2, 3, 4]), rtol=1e-5, atol=1e-6)
     assert ans.item_ids == ask(model, n=5, history=later).item_ids    # same as a stateless answer
+
+
+# ---------------------------------------------------------------- merchandising controls (issue 17)
+
+from backend.serving.recommender import RecAnswer, explain  # noqa: E402
+from backend.store.placement_rules import rule_from_text  # noqa: E402
+
+SHOP_CATEGORIES = ("shoes", "bags", "hats", "belts")
+
+
+def shop():
+    """The test catalogue with four categories, prices 1..60 and a colour attribute."""
+    items = {}
+    for i in range(N):
+        item_id = f"item-{i}"
+        items[item_id] = ItemMeta(item_id, f"Item {i}", f"/p/{i}", None, 1.0 + i, "EUR",
+                                  SHOP_CATEGORIES[(i // 3) % 4], True, {"color": "red" if i % 3 else "blue"})
+    return CatalogSnapshot(1, 1, items, sorted(items, key=lambda s: -int(s.split("-")[1])))
+
+
+HISTORY = ("item-5", "item-9", "item-11")
+
+
+def test_no_controls_and_diversity_zero_serve_todays_list(model):
+    plain = ask(model, shop(), n=8, history=HISTORY)
+    assert ask(model, shop(), n=8, history=HISTORY, cfg=PlacementConfig("p", diversity=0.0)).item_ids == plain.item_ids
+    assert explain(RecRequest(1, "p", n=8, history=HISTORY), PlacementConfig("p"), model, shop(), plain) == []
+
+
+def test_diversity_changes_the_list_keeps_it_full_and_spreads_the_vectors(model):
+    eng = model.engine
+    vec = np.asarray(eng._vectors, dtype=np.float64) / eng._norms[:, None]
+
+    def spread(ids):
+        v = vec[eng.indices(ids)]
+        return float((1 - v @ v.T)[np.triu_indices(len(ids), 1)].mean())
+
+    plain = ask(model, shop(), n=8, history=HISTORY).item_ids
+    diverse = ask(model, shop(), n=8, history=HISTORY, cfg=PlacementConfig("p", diversity=0.8)).item_ids
+    assert len(diverse) == 8 and len(set(diverse)) == 8 and diverse != plain
+    assert spread(diverse) > spread(plain)
+    assert diverse[0] == plain[0]                      # the first pick is always the most relevant
+    steps = explain(RecRequest(1, "p", n=8, history=HISTORY), PlacementConfig("p", diversity=0.8), model, shop(),
+                    RecAnswer("gru4rec_next", None, diverse))
+    assert {s["by"] for s in steps} == {"diversity"} and {s["action"] for s in steps} >= {"removed", "added"}
+
+
+def test_max_per_category_holds_through_the_fallbacks(model):
+    cfg = PlacementConfig("p", max_per_category=2, fallback=("popular",))
+    for kw in ({"history": HISTORY}, {}):              # the model's list, and a cold session filled by popular
+        ans = ask(model, shop(), n=8, cfg=cfg, **kw)
+        cats = [shop().get(i).category for i in ans.item_ids]
+        assert len(ans.item_ids) == 8 and max(cats.count(c) for c in cats) <= 2
+
+
+def test_blocked_items_and_rules_never_show_and_the_removals_are_counted(model):
+    cfg = PlacementConfig("p", n=10, blocked=("item-0", "item-1"),
+                          rules=(rule_from_text("category not in hats"), rule_from_text("price <= 40"),
+                                 rule_from_text("attribute color = red")))
+    snap = shop()
+    for kw in ({"history": HISTORY}, {}, {"item": "item-20"}):
+        ans = ask(model, snap, cfg=cfg, **kw)
+        assert len(ans.item_ids) == 10
+        for i in ans.item_ids:
+            meta = snap.get(i)
+            assert i not in cfg.blocked and meta.category != "hats" and meta.price <= 40
+            assert meta.attributes["color"] == "red"
+    assert ans.removed["blocked"] == 2 and ans.removed["rule 1: category not in hats"] > 0
+    plain = ask(model, snap, n=10)
+    steps = explain(RecRequest(1, "p", n=10), cfg, model, snap, ask(model, snap, cfg=cfg))
+    assert {"item": "item-0", "action": "removed", "by": "blocked", "from": 1, "to": None} in steps
+    removed_by = {s["item"]: s["by"] for s in steps if s["action"] == "removed"}
+    assert removed_by["item-3"] == "rule 3: attribute color = red"          # item-3 is blue
+    assert removed_by["item-6"] == "rule 1: category not in hats"
+    assert set(removed_by) == set(plain.item_ids) - set(ask(model, snap, cfg=cfg).item_ids)
+
+
+def test_a_price_relative_to_the_page_item(model):
+    cfg = PlacementConfig("p", n=6, algorithm="popular", rules=(rule_from_text("price between 0.5x and 2x"),))
+    ans = ask(model, shop(), cfg=cfg, item="item-19")       # price 20: 10..40
+    assert all(10 <= shop().get(i).price <= 40 for i in ans.item_ids) and len(ans.item_ids) == 6
+    assert ask(model, shop(), cfg=cfg).item_ids == ask(model, shop(), n=6, cfg=PlacementConfig(
+        "p", algorithm="popular")).item_ids                     # no page item: the rule keeps everything
+
+
+def test_pinned_items_take_their_positions(model):
+    cfg = PlacementConfig("p", n=6, algorithm="popular", pinned=(("item-50", 1), ("item-40", 4), ("gone", 2)))
+    ans = ask(model, shop(), cfg=cfg)
+    assert ans.item_ids == ["item-50", "item-0", "item-1", "item-40", "item-2", "item-3"]   # "gone": not in catalogue
+    on_its_page = ask(model, shop(), cfg=cfg, item="item-50")
+    assert "item-50" not in on_its_page.item_ids and on_its_page.item_ids[3] == "item-40"
+    steps = explain(RecRequest(1, "p"), cfg, model, shop(), ans)
+    assert {"item": "item-40", "action": "pinned", "by": "pinned", "from": None, "to": 4} in steps
+    assert {s["item"] for s in steps if s["action"] == "removed"} == {"item-4", "item-5"}
+
+
+def test_controls_hold_without_a_model(model):
+    cfg = PlacementConfig("p", n=5, pinned=(("item-1", 2),), rules=(rule_from_text("category in shoes, bags"),),
+                          max_per_category=2, diversity=0.5)
+    ans = recommend(RecRequest(1, "p"), cfg, None, shop())
+    cats = [shop().get(i).category for i in ans.item_ids]
+    assert ans.item_ids[1] == "item-1" and len(ans.item_ids) == 5
+    unpinned = cats[:1] + cats[2:]                           # a pinned item counts in no category cap
+    assert set(unpinned) == {"shoes", "bags"} and max(unpinned.count(c) for c in unpinned) <= 2

@@ -86,7 +86,8 @@ def api(settings, shop):
 
 
 # Operations drawn in proportion: the ones with bodies and keys are where the bugs would be.
-WEIGHTS = {"postEvents": 4, "getRecommendations": 4, "putItems": 3, "deleteItem": 2}
+WEIGHTS = {"postEvents": 4, "getRecommendations": 4, "putItems": 3, "deleteItem": 2, "putPlacement": 3}
+SECRET_OPS = ("putItems", "deleteItem", "listPlacements", "getPlacement", "putPlacement", "deletePlacement")
 
 
 def _cases(api):
@@ -172,7 +173,7 @@ def _steer(case, data, shop, json_batches):
         if real_items:
             case.query["item"] = data.draw(ids, label="item")
             case.query["history"] = ",".join(data.draw(st.lists(ids, max_size=25), label="history"))
-    elif op in ("putItems", "deleteItem"):
+    elif op in SECRET_OPS:
         if real_key:
             headers["Authorization"] = f"Bearer {shop.secret_key}"
         if real_items and op == "deleteItem":

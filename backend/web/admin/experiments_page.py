@@ -3,6 +3,7 @@ requests with 95% intervals and the uplift over the control; the daily cumulativ
 CSV exports. Statistics and attribution live in backend/experiments/; this module only shows them."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from backend.experiments.report import (METHOD, METRIC_BY_NAME, METRICS, report_
                                         series_from_sessions)
 from backend.store.experiments import (TRANSITIONS, Arm, ExperimentError, ExperimentInfo, change_status,
                                        create_experiment, delete_experiment, get_experiment, list_experiments)
-from backend.store.placements import list_placements
+from backend.store.placements import PlacementError, controls_from_json, list_placements
 from backend.web.admin.auth import admin_view
 from backend.web.admin.charts import uplift_chart
 from backend.web.admin.render import error_page, headers, page, redirect, site_or_404, site_url
@@ -88,8 +89,21 @@ def _form_arms(form) -> list[Arm]:
             share = int(str(form.get(f"arm{k}_share", "")).strip())
         except ValueError:
             raise ExperimentError(f"arm {name}: the share must be a whole number") from None
-        arms.append(Arm(name, str(form.get(f"arm{k}_algorithm", "")), share))
+        arms.append(Arm(name, str(form.get(f"arm{k}_algorithm", "")), share,
+                        _arm_settings(name, str(form.get(f"arm{k}_settings", "")).strip())))
     return arms
+
+
+def _arm_settings(name: str, text: str):
+    """An arm's overrides of the placement's controls, typed as JSON (``{"diversity": 0.3}``)."""
+    if not text:
+        return ()
+    try:
+        return controls_from_json(json.loads(text))
+    except ValueError as exc:
+        if isinstance(exc, PlacementError):
+            raise ExperimentError(f"arm {name}: settings: {exc}") from None
+        raise ExperimentError(f"arm {name}: settings must be JSON such as {{\"diversity\": 0.3}}") from None
 
 
 @admin_view

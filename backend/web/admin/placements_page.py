@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.algorithms import ALGORITHMS, LABELS
+from backend.serving.recommender import RecRequest, explain, recommend
+from backend.store.placement_rules import SYNTAX, RuleError, rule_from_text
 from backend.store.placements import (MAX_N, PAGE_KINDS, PlacementConfig, PlacementError, delete_placement,
                                       list_placements, save_placement)
 from backend.web.admin.auth import admin_view
@@ -26,24 +28,72 @@ FALLBACK_CHOICES = {"item_to_item,popular": "item-to-item, then popular",
                     "": "none (the newest catalogue items fill the list)"}
 
 
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.replace("\r", "").split("\n") if line.strip()]
+
+
 def _form_config(form) -> PlacementConfig:
+    """The settings of a submitted form; PlacementError lists every problem (one per line of the message)."""
+    problems: list[tuple[str, str]] = []
     try:
         n = int(str(form.get("n", "")).strip())
     except ValueError:
-        raise PlacementError(f"item count must be a whole number between 1 and {MAX_N}") from None
+        n = 0
+        problems.append(("n", f"item count must be a whole number between 1 and {MAX_N}"))
     fallback = str(form.get("fallback", ""))
     if fallback not in FALLBACK_CHOICES:
-        raise PlacementError("fallback: choose one of the listed orders")
-    return PlacementConfig(name=str(form.get("name", "")).strip(), page_kind=str(form.get("page_kind", "")),
-                           algorithm=str(form.get("algorithm", "")), n=n, title=str(form.get("title", "")).strip(),
-                           exclude_seen="exclude_seen" in form, only_available="only_available" in form,
-                           same_category="same_category" in form,
-                           fallback=tuple(f for f in fallback.split(",") if f)).validated()
+        problems.append(("fallback", "choose one of the listed orders"))
+        fallback = ""
+    diversity_text = str(form.get("diversity", "") or "0").strip()
+    try:
+        diversity = float(diversity_text)
+    except ValueError:
+        diversity = -1.0
+    cap_text = str(form.get("max_per_category", "")).strip()
+    cap = int(cap_text) if cap_text.isdigit() else (None if not cap_text else -1)
+    pinned = []
+    for line in _lines(str(form.get("pinned", ""))):
+        item, at, pos = line.rpartition("@")
+        if not at or not pos.strip().isdigit() or not item.strip():
+            problems.append(("pinned", f"{line[:80]!r}: write one item per line as ITEM @ POSITION, e.g. SKU-1 @ 1"))
+        else:
+            pinned.append((item.strip(), int(pos.strip())))
+    rules = []
+    for line in _lines(str(form.get("rules", ""))):
+        try:
+            rules.append(rule_from_text(line))
+        except RuleError as exc:
+            problems.append(("rules", str(exc)))
+    cfg = PlacementConfig(name=str(form.get("name", "")).strip(), page_kind=str(form.get("page_kind", "")),
+                          algorithm=str(form.get("algorithm", "")), n=n, title=str(form.get("title", "")).strip(),
+                          exclude_seen="exclude_seen" in form, only_available="only_available" in form,
+                          same_category="same_category" in form,
+                          fallback=tuple(f for f in fallback.split(",") if f), diversity=diversity,
+                          max_per_category=cap, pinned=tuple(pinned),
+                          blocked=tuple(_lines(str(form.get("blocked", "")).replace(",", "\n"))), rules=tuple(rules))
+    known = {f for f, _ in problems}
+    problems += [(f, m) for f, m in cfg.problems() if f not in known]
+    if problems:
+        raise PlacementError("\n".join(f"{_LABELS.get(f, f)}: {m}" if _LABELS.get(f, f) else m for f, m in problems),
+                             problems)
+    return cfg.validated()
+
+
+_LABELS = {"n": "", "max_per_category": "at most per category", "pinned": "pinned items",
+           "blocked": "blocked items", "page_kind": "page kind"}
+
+
+def _form_text(cfg: PlacementConfig) -> dict:
+    """The text areas of the form for ``cfg``."""
+    return {"pinned": "\n".join(f"{i} @ {p}" for i, p in cfg.pinned), "blocked": "\n".join(cfg.blocked),
+            "rules": "\n".join(r.text() for r in cfg.rules),
+            "max_per_category": "" if cfg.max_per_category is None else str(cfg.max_per_category),
+            "diversity": f"{cfg.diversity:g}"}
 
 
 def _choices() -> dict:
     return {"page_kinds": PAGE_KINDS, "algorithms": [(a.name, a.label) for a in ALGORITHMS],
-            "fallbacks": FALLBACK_CHOICES, "max_n": MAX_N}
+            "fallbacks": FALLBACK_CHOICES, "max_n": MAX_N, "rule_syntax": SYNTAX}
 
 
 @admin_view
@@ -69,16 +119,31 @@ async def edit(request: Request) -> Response:
         cfg = next((c for c in configs if c.name == name), None)
         if cfg is None:
             return error_page(request, 404, "No such placement", "That placement does not exist (any more).")
-    return _form_page(request, site, sites, cfg, existing=name is not None)
+    steps = None
+    if name is not None and cfg.controlled:
+        steps = await run_in_threadpool(_preview_steps, services(request), site["id"], cfg,
+                                        request.query_params.get("item", "")[:256] or None)
+    return _form_page(request, site, sites, cfg, existing=name is not None, steps=steps)
+
+
+def _preview_steps(svc, site_id: int, cfg: PlacementConfig, item: str | None) -> list[dict]:
+    """What the placement's controls do to the preview's list (no session: the page of ``item``)."""
+    req = RecRequest(site_id=site_id, placement=cfg.name, item=item)
+    model, snap = svc.models.get(site_id), svc.catalog.snapshot(site_id)
+    steps = explain(req, cfg, model, snap, recommend(req, cfg, model, snap))
+    for s in steps:
+        meta = snap.get(s["item"])
+        s["title"] = meta.title if meta is not None else ""
+    return steps
 
 
 def _form_page(request, site, sites, cfg: PlacementConfig, *, existing: bool, error: str | None = None,
-               status: int = 200) -> Response:
+               status: int = 200, text: dict | None = None, steps: list | None = None) -> Response:
     return page(request, "placement_form.html", {
         "title": f"Placement {cfg.name}" if existing else "New placement", "site": site, "sites": sites,
         "active": "placements", "cfg": cfg, "existing": existing, "error": error,
         "fallback_value": ",".join(cfg.fallback), "preview_item": request.query_params.get("item", "")[:256],
-        **_choices()}, status=status)
+        "text": text or _form_text(cfg), "steps": steps, **_choices()}, status=status)
 
 
 @admin_view
@@ -92,7 +157,9 @@ async def save(request: Request) -> Response:
         cfg = _form_config(form)
     except PlacementError as exc:
         draft = PlacementConfig(name=str(form.get("name", ""))[:64], title=str(form.get("title", ""))[:200])
-        return _form_page(request, site, sites, draft, existing=existing, error=str(exc), status=400)
+        text = {k: str(form.get(k, ""))[:20000] for k in ("pinned", "blocked", "rules", "max_per_category",
+                                                          "diversity")}
+        return _form_page(request, site, sites, draft, existing=existing, error=str(exc), status=400, text=text)
     engine = services(request).engine
     if not existing:
         taken = {c.name for c in await run_in_threadpool(list_placements, engine, site["id"])}

@@ -1,5 +1,6 @@
 """The session simulator: click catalogue items as a pretend visitor and see what every placement would answer,
-with its fallback reason and what each filter removed.
+with its fallback reason, what each filter removed and which merchandising control (diversity, category cap, pins,
+blocked items, rules) removed, brought in or moved which item.
 
 Answers come from the recommender in this process (the same code as GET /v1/recommendations), without a session
 id: nothing is stored, no served list is recorded and no session state is kept. The pretend visit lives in the
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.item_ids import valid_id
-from backend.serving.recommender import RecRequest, recommend
+from backend.serving.recommender import RecRequest, explain, recommend
 from backend.store.item_search import search_items
 from backend.store.placements import default_placement, list_placements
 from backend.web.admin.auth import admin_view
@@ -46,11 +47,12 @@ async def simulator_page(request: Request) -> Response:
         item = None if home or not history else history[-1]
         out = []
         for cfg in configs:
-            ans = recommend(RecRequest(site_id=site["id"], placement=cfg.name, item=item, history=tuple(history)),
-                            cfg, model, snap)
+            req = RecRequest(site_id=site["id"], placement=cfg.name, item=item, history=tuple(history))
+            ans = recommend(req, cfg, model, snap)
             reason, _, filler = (ans.fallback or "").partition(":")
             out.append({"cfg": cfg, "answer": ans, "reason": reason or None, "filler": filler or None,
-                        "entries": [(i, snap.get(i)) for i in ans.item_ids]})
+                        "entries": [(i, snap.get(i)) for i in ans.item_ids],
+                        "steps": explain(req, cfg, model, snap, ans)})
         choices, _ = search_items(svc.engine, site["id"], q, limit=CHOICES)
         return out, choices, model, {h: snap.get(h) for h in history}
 

@@ -254,3 +254,16 @@ def test_the_report_is_reused_for_a_minute_unless_asked_fresh(admin, site_with_m
     _wait_for_served_lists(engine, 2 * len(sessions))
     assert "no uplift yet" in admin.get(f"{base}/{exp_id}").text             # the cached report
     assert '<svg class="uplift"' in admin.get(f"{base}/{exp_id}?fresh=1").text
+
+
+def test_arms_may_set_the_placements_controls(admin, shop, engine):
+    r = new_experiment(admin, shop.site_id, arm0_algorithm="gru4rec_next", arm1_settings='{"diversity": 0.3}')
+    exp = get_experiment(engine, created_id(r))
+    assert [(a.algorithm, dict(a.overrides)) for a in exp.arms] == [("gru4rec_next", {}),
+                                                                     ("gru4rec_next", {"diversity": 0.3})]
+    page = admin.get(f"/admin/sites/{shop.site_id}/experiments/{exp.id}").text
+    assert "gru4rec_next (diversity=0.3)" in page
+    for settings, message in (("{not json", "settings must be JSON"), ('{"n": 3}', "n: unknown field"),
+                              ('{"diversity": 2}', "diversity: a number from 0")):
+        r = new_experiment(admin, shop.site_id, name=f"bad {message}", arm1_settings=settings)
+        assert r.status_code == 400 and "arm gru: settings" in r.text and message in r.text, settings

@@ -40,7 +40,7 @@ def test_create_edit_and_delete(admin, shop, engine, svc):
 def test_bad_settings_are_refused_with_a_message(admin, shop, engine):
     url = f"/admin/sites/{shop.site_id}/placements"
     for change, message in (({"name": "Bad Name"}, "name: 1-64 lowercase"), ({"n": "0"}, "between 1 and 50"),
-                            ({"n": "many"}, "whole number"), ({"algorithm": "magic"}, "algorithm must be"),
+                            ({"n": "many"}, "whole number"), ({"algorithm": "magic"}, "algorithm: must be one of"),
                             ({"fallback": "popular,popular"}, "fallback"), ({"page_kind": "x"}, "page kind")):
         r = admin.post(url, data={**FORM, **change, "csrf": admin.csrf})
         assert r.status_code == 400 and message in r.text, change
@@ -87,3 +87,51 @@ def test_the_preview_asks_an_endpoint_that_records_nothing(admin_settings, shop,
 
 def test_unknown_sites_are_not_found(admin, shop):
     assert admin.get(f"/admin/sites/{shop.site_id + 7}/placements").status_code == 404
+
+
+CONTROLS = {"diversity": "0.3", "max_per_category": "2", "pinned": "SKU-9 @ 2\n", "blocked": "SKU-1\nSKU-2",
+            "rules": "category not in gifts\r\nprice between 0.5x and 2x\nattribute color = red"}
+
+
+def test_the_form_edits_the_merchandising_controls(admin, shop, engine):
+    base = f"/admin/sites/{shop.site_id}"
+    r = admin.post(base + "/placements", data={**FORM, **CONTROLS, "csrf": admin.csrf, "existing": "0"})
+    assert r.status_code == 303
+    [cfg] = list_placements(engine, shop.site_id)
+    assert (cfg.diversity, cfg.max_per_category, cfg.pinned, cfg.blocked) == (0.3, 2, (("SKU-9", 2),),
+                                                                               ("SKU-1", "SKU-2"))
+    assert [r.text() for r in cfg.rules] == ["category not in gifts", "price between 0.5x and 2x",
+                                             "attribute color = red"]
+    html = admin.get(base + "/placements/next").text
+    assert "SKU-9 @ 2</textarea>" in html and "price between 0.5x and 2x" in html and 'value="0.3"' in html
+
+
+def test_bad_controls_are_all_named_and_the_typed_text_is_kept(admin, shop, engine):
+    url = f"/admin/sites/{shop.site_id}/placements"
+    r = admin.post(url, data={**FORM, "csrf": admin.csrf, "diversity": "2", "max_per_category": "x",
+                              "pinned": "SKU-9", "rules": "price from 1 to 2\ncategory in shoes"})
+    assert r.status_code == 400
+    for message in ("diversity: a number from 0", "at most per category: empty (no cap)",
+                    "pinned items: &#39;SKU-9&#39;: write one item per line as ITEM @ POSITION",
+                    "rules: &#39;price from 1 to 2&#39;: not a rule; write one of"):
+        assert message in r.text, message
+    assert "price from 1 to 2\ncategory in shoes</textarea>" in r.text
+    assert list_placements(engine, shop.site_id) == []
+
+
+def test_the_preview_lists_what_the_controls_did(admin, shop, engine, svc):
+    from backend.store.items import clean_item, upsert_items
+    with engine.begin() as conn:
+        upsert_items(conn, shop.site_id, [clean_item({"id": f"SKU-{i}", "title": f"Item {i}", "price": 10 + i})
+                                          for i in range(12)])
+    svc.catalog.refresh()
+    base = f"/admin/sites/{shop.site_id}"
+    admin.post(base + "/placements", data={**FORM, "csrf": admin.csrf, "algorithm": "popular", "n": "4",
+                                           "blocked": "SKU-11", "rules": "price <= 1.2x", "pinned": "SKU-0 @ 1"})
+    html = admin.get(base + "/placements/next?item=SKU-5").text      # price 15: at most 18
+    table = html.split("data-preview-steps")[1].split("</table>")[0]
+    assert '<td><code>SKU-11</code> Item 11</td><td>removed</td><td>blocked</td>' in table
+    assert "<td>removed</td><td>rule 1: price &lt;= 1.2x</td>" in table
+    pinned = table.split('<tr data-step="pinned">')[1].split("</tr>")[0]
+    assert pinned.startswith("<td><code>SKU-0</code> Item 0</td><td>pinned</td><td>pinned</td>")
+    assert pinned.endswith(" → 1</td>")

@@ -60,3 +60,18 @@ def test_without_a_model_the_catalogue_answers(admin, shop, engine, svc):
     svc.catalog.refresh()
     html = admin.get(f"/admin/sites/{shop.site_id}/simulator").text
     assert "No live model" in html and "fallback: no_model" in html and "product-page" in html
+
+
+def test_each_answer_says_which_control_removed_or_moved_which_item(admin, shop, engine, tmp_path, svc):
+    from backend.store.placement_rules import rule_from_text
+    _site_with_model(engine, shop, tmp_path, svc)
+    save_placement(engine, shop.site_id, PlacementConfig("shaped", algorithm="popular", n=5, blocked=("item-0",),
+                                                         pinned=(("item-20", 1),),
+                                                         rules=(rule_from_text("category in odd"),)))
+    html = admin.get(f"/admin/sites/{shop.site_id}/simulator").text
+    shaped = html.split('data-placement="shaped"')[1].split("</section>")[0]
+    assert "<code>item-0</code> removed by blocked" in shaped
+    assert "removed by rule 1: category in odd" in shaped
+    assert "<code>item-20</code> pinned by pinned (– → 1)" in shaped
+    plain = html.split('data-placement="next"')[1].split("</section>")[0]
+    assert "data-steps" not in plain                               # a placement without controls: nothing to say
