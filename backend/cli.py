@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": "serve", "migrate": "migrate", "site": "site", "import-items": "import_items", "purge": "purge",
     "settings": "show_settings", "demo": "demo", "train": "train", "evaluate": "evaluate", "baseline": "baseline",
     "model": "model", "train-run": "train_run", "experiment": "experiment", "simulate": "simulate",
+    "cold-start": "cold_start",
 }
 
 

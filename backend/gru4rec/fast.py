@@ -126,6 +126,8 @@ class FastStep:
         else:
             ops.gather_rows(w.Wy, Y, WyY)
         np.take(w.By, Y, out=self.byY[:C])
+        if feats is not None:
+            self.byY[:C] *= keep[:C]                        # the bias is part of the ID: dropped with it
         scores = self.scores[:M * C].reshape(M, C)
         dscores = self.dscores[:M * C].reshape(M, C)
         np.matmul(x, WyY.T, out=scores)
@@ -164,6 +166,8 @@ class FastStep:
 
         # --- updates: item matrices at the used rows, dense weights everywhere ---
         arrays = w.arrays()
+        if feats is not None:
+            self.dby[:C] *= keep[:C]
         sparse = [("By", Y, self.dby[:C].reshape(-1, 1))]
         if w.mode == "shared":
             rows = self.wy_rows[:C + M]

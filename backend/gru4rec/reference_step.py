@@ -126,7 +126,10 @@ class ReferenceStep:
             if masks_hidden[i].size:
                 x = x * torch.from_numpy(masks_hidden[i]).to(dev)
             outs.append(x)
-        scores = x @ wy_rows.T + by_rows
+        if self.features is not None:                   # the bias is part of the ID: dropped with it
+            scores = x @ wy_rows.T + by_rows * torch.from_numpy(keep[:len(Y)]).to(dev)
+        else:
+            scores = x @ wy_rows.T + by_rows
         if p.elu_alpha > 0:
             scores = torch.nn.functional.elu(scores, alpha=p.elu_alpha)
         if p.loss == "cross-entropy":
