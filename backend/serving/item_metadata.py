@@ -1,5 +1,9 @@
 """Catalogue metadata in memory, per site, for answers and filters: read from the store, replaced whole when the
-site's ``catalog_version`` moves (any process's write bumps it), so requests never touch the database."""
+site's ``catalog_version`` moves (any process's write bumps it), so requests never touch the database.
+
+A snapshot also answers "items like this one" from the items' features (backend/item_features.py): the cosine of
+their feature rows, built on first use per catalogue version (``similar``), for product pages that no model
+knows."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 
+from backend.item_features import ItemFeatures
 from backend.store.items import catalog_rows, catalog_versions
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,7 @@ class ItemMeta:
     currency: str | None
     category: str | None
     available: bool
+    attributes: dict | None = None
 
     def as_json(self) -> dict:
         out = {"id": self.id, "title": self.title, "url": self.url, "image": self.image}
@@ -43,6 +50,7 @@ class CatalogSnapshot:
     newest: list[str]
     _masks: dict = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _content: tuple | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -81,6 +89,45 @@ class CatalogSnapshot:
                 if meta.category:
                     categories[i] = codes.setdefault(meta.category, len(codes))
         return available, known, categories, codes
+
+    def similar(self, item_id: str, n: int, exclude: set, category: str | None = None) -> list[str]:
+        """Up to ``n`` available items most like ``item_id`` by their features (cosine > 0, best first; ties: the
+        newest first), never ``item_id`` or ``exclude``, of ``category`` when given."""
+        ids, index, matrix, newest_rank = self._content_index()
+        row = index.get(item_id)
+        if row is None or n <= 0:
+            return []
+        sims = np.asarray((matrix[row] @ matrix.T).todense()).ravel()
+        candidates = np.flatnonzero(sims > 0)
+        order = candidates[np.lexsort((newest_rank[candidates], -sims[candidates]))]
+        out = []
+        for k in order:
+            other = ids[k]
+            meta = self.items[other]
+            if other == item_id or other in exclude or not meta.available or \
+                    (category is not None and meta.category != category):
+                continue
+            out.append(other)
+            if len(out) >= n:
+                break
+        return out
+
+    def _content_index(self):
+        cached = self._content
+        if cached is None:
+            with self._lock:
+                cached = self._content
+                if cached is None:
+                    ids = list(self.items)
+                    feats = ItemFeatures.build([{"id": m.id, "title": m.title, "price": m.price,
+                                                 "category": m.category, "attributes": m.attributes or {}}
+                                                for m in self.items.values()])
+                    matrix = sp.csr_matrix((feats.values, feats.indices, feats.indptr),
+                                           shape=(len(ids), max(feats.n_features, 1)))
+                    rank = {i: k for k, i in enumerate(self.newest)}
+                    newest_rank = np.array([rank.get(i, len(rank)) for i in ids], np.int64)
+                    cached = self._content = (ids, {i: k for k, i in enumerate(ids)}, matrix, newest_rank)
+        return cached
 
     def category_code(self, key: object, category: str) -> int:
         """The code of ``category`` in the masks cached under ``key`` (-1: no item of the model has it)."""
@@ -131,8 +178,8 @@ class CatalogCache:
     def _load(self, site_id: int, version: int) -> CatalogSnapshot:
         t0 = time.perf_counter()
         rows = catalog_rows(self._engine, site_id)
-        items = {r.id: ItemMeta(r.id, r.title, r.url, r.image, r.price, r.currency, r.category, bool(r.available))
-                 for r in rows}
+        items = {r.id: ItemMeta(r.id, r.title, r.url, r.image, r.price, r.currency, r.category, bool(r.available),
+                                r.attributes or None) for r in rows}
         newest = [r.id for r in sorted(rows, key=lambda r: (-r.updated_ms, r.id)) if r.available]
         snap = CatalogSnapshot(site_id, version, items, newest)
         with self._lock:

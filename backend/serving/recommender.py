@@ -5,9 +5,11 @@ step by step), ``item_to_item`` (neighbours of the page's item), ``popular``. Fi
 (``exclude_seen``), the request's ``exclude``, unavailable items (``only_available``), other categories than the
 page item's (``same_category``); the page's own item is never recommended. When the algorithm cannot answer
 alone, the placement's fallbacks fill the list in order (item-to-item on the context item, then popular) and
-finally the newest available catalogue items, so the list is never short while the catalogue has items.
+finally the newest available catalogue items, so the list is never short while the catalogue has items. A page
+item that no model knows (or any page item while the site has no model) is first answered by the catalogue items
+most like it by their features (``content``: CatalogSnapshot.similar), before popularity.
 ``fallback`` in the answer says why (``cold_session``, ``unknown_item``, ``no_model``, ``filtered``) and what filled
-it, e.g. ``"cold_session:popular"``.
+it, e.g. ``"cold_session:popular"``, ``"unknown_item:content"``.
 
 Runs on a worker thread (kernels release the GIL); touches memory only.
 """
@@ -114,6 +116,11 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
     else:
         pick.offer(model.popular, algorithm)
 
+    if not pick.full and req.item and eng.index(req.item) is None and snap.get(req.item) is not None:
+        reason = reason or "unknown_item"                        # a page item the model does not know: like it
+        similar = snap.similar(req.item, n, {eng.item_ids[i] for i in pick.excluded} | set(seq) | set(req.exclude),
+                               _category(snap, req.item) if cfg.same_category else None)
+        pick.offer(eng.indices(similar), "content")
     if not pick.full:
         reason = reason or ("filtered" if pick.picked else "no_answer")
         for strategy in cfg.fallback:
@@ -138,8 +145,14 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
 
 def _without_model(req, cfg, n, seq, snap, algorithm) -> RecAnswer:
     exclude = set(req.exclude) | {req.item} | (set(seq) if cfg.exclude_seen else set())
-    ids = _catalogue_filler(snap, n, exclude, _category(snap, req.item) if cfg.same_category else None)
-    return RecAnswer(algorithm, "no_model:catalogue" if ids else "no_model:none", ids)
+    category = _category(snap, req.item) if cfg.same_category else None
+    ids = snap.similar(req.item, n, exclude, category) if req.item else []
+    used = ["content"] if ids else []
+    more = _catalogue_filler(snap, n - len(ids), exclude | set(ids), category)
+    if more:
+        ids += more
+        used.append("catalogue")
+    return RecAnswer(algorithm, f"no_model:{'+'.join(used) or 'none'}", ids)
 
 
 def _category(snap: CatalogSnapshot, item: str | None) -> str | None:

@@ -179,7 +179,7 @@ def catalog_rows(engine: Engine, site_id: int) -> list:
     """Every item of a site with the fields serving needs (rows with attribute access)."""
     with engine.connect() as conn:
         return conn.execute(select(Item.id, Item.title, Item.url, Item.image, Item.price, Item.currency,
-                                   Item.category, Item.available, Item.updated_ms)
+                                   Item.category, Item.available, Item.updated_ms, Item.attributes)
                             .where(Item.site_id == site_id)).all()
 
 
