@@ -96,6 +96,7 @@ class Services:
                   rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
         svc.event_listeners.append(svc._advance_states)
+        svc.catalog.on_load = svc._score_new_items
         svc.admin = AdminRuntime(svc)
         return svc
 
@@ -196,9 +197,15 @@ class Services:
 
     def _sync_and_warm(self) -> None:
         for site_id in self.models.sync(self.engine):
-            model = self.models.get(site_id)
+            snap = self.catalog.load(site_id)
+            model = self.models.add_catalogue_items(site_id, snap.records())
             if model is not None:           # the mask a request builds on its first use of this model
-                self.catalog.load(site_id).mask_for(model.model_id, model.engine.item_ids)
+                snap.mask_for((model.model_id, model.engine.n_items), model.engine.item_ids)
+
+    def _score_new_items(self, snap) -> None:
+        """A catalogue (re)loaded in this process: its items that the site's model has no vector for get one from
+        their features (a model trained with item features), so they can be recommended and clicked through."""
+        self.models.add_catalogue_items(snap.site_id, snap.records())
 
     def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
         """View-like events move the session's in-memory state at once (when this process holds it)."""

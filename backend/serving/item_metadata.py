@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -119,15 +120,18 @@ class CatalogSnapshot:
                 cached = self._content
                 if cached is None:
                     ids = list(self.items)
-                    feats = ItemFeatures.build([{"id": m.id, "title": m.title, "price": m.price,
-                                                 "category": m.category, "attributes": m.attributes or {}}
-                                                for m in self.items.values()])
+                    feats = ItemFeatures.build(self.records())
                     matrix = sp.csr_matrix((feats.values, feats.indices, feats.indptr),
                                            shape=(len(ids), max(feats.n_features, 1)))
                     rank = {i: k for k, i in enumerate(self.newest)}
                     newest_rank = np.array([rank.get(i, len(rank)) for i in ids], np.int64)
                     cached = self._content = (ids, {i: k for k, i in enumerate(ids)}, matrix, newest_rank)
         return cached
+
+    def records(self) -> list[dict]:
+        """Every item as a catalogue record with what item features are built from."""
+        return [{"id": m.id, "title": m.title, "price": m.price, "category": m.category,
+                 "attributes": m.attributes or {}} for m in self.items.values()]
 
     def category_code(self, key: object, category: str) -> int:
         """The code of ``category`` in the masks cached under ``key`` (-1: no item of the model has it)."""
@@ -141,8 +145,9 @@ class CatalogCache:
     process's own writes) loads every site whose catalogue version moved, new sites included; until a site's
     first load, its snapshot is empty (every item of its model may be recommended, without metadata)."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, on_load: Callable[[CatalogSnapshot], None] | None = None):
         self._engine = engine
+        self.on_load = on_load            # called with each snapshot loaded (new items get model vectors)
         self._snapshots: dict[int, CatalogSnapshot] = {}
         self._lock = threading.Lock()
         # one load at a time: a refresh and a model warm-up may ask for the same site together
@@ -184,6 +189,11 @@ class CatalogCache:
         snap = CatalogSnapshot(site_id, version, items, newest)
         with self._lock:
             self._snapshots[site_id] = snap
+        if self.on_load is not None:
+            try:
+                self.on_load(snap)
+            except Exception:  # the catalogue is loaded whatever its listener does
+                log.exception("catalogue listener failed", extra={"site": site_id})
         log.info("catalogue loaded", extra={"site": site_id, "items": len(items), "version": version,
                                             "seconds": round(time.perf_counter() - t0, 3)})
         return snap

@@ -163,7 +163,7 @@ def _category(snap: CatalogSnapshot, item: str | None) -> str | None:
 def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item: str | None):
     """(n_items,) uint8 mask of recommendable items (or None for all), and what each filter removed."""
     eng = model.engine
-    available, known, categories = snap.mask_for(model.model_id, eng.item_ids)
+    available, known, categories = snap.mask_for((model.model_id, eng.n_items), eng.item_ids)
     mask = available if cfg.only_available else known
     removed = {"unavailable": int(len(mask) - mask.sum())} if cfg.only_available else {}
     if cfg.same_category and item:
@@ -171,7 +171,7 @@ def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item
         idx = eng.index(item)
         code = categories[idx] if idx is not None else -1
         if code < 0 and meta is not None and meta.category:
-            code = snap.category_code(model.model_id, meta.category)
+            code = snap.category_code((model.model_id, eng.n_items), meta.category)
         if code >= 0:
             same = mask & (categories == code)
             removed["other_category"] = int(mask.sum() - same.sum())
