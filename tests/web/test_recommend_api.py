@@ -131,7 +131,7 @@ def test_start_up_loads_the_catalogue_and_masks_of_live_models(client, shop):
     snap = svc.catalog._snapshots.get(shop.site_id)
     assert snap is not None and len(snap) == N
     model = svc.models.get(shop.site_id)
-    assert model.model_id in snap._masks
+    assert (model.model_id, model.engine.n_items) in snap._masks
 
 
 def test_recommendations_are_rate_limited_per_key(settings, shop, engine):
