@@ -205,7 +205,9 @@ class Services:
     def _score_new_items(self, snap) -> None:
         """A catalogue (re)loaded in this process: its items that the site's model has no vector for get one from
         their features (a model trained with item features), so they can be recommended and clicked through."""
-        self.models.add_catalogue_items(snap.site_id, snap.records())
+        model = self.models.add_catalogue_items(snap.site_id, snap.records())
+        if model is None or model.engine.n_items < len(snap):     # product pages answered by content: ready now
+            snap.content_index()
 
     def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
         """View-like events move the session's in-memory state at once (when this process holds it)."""

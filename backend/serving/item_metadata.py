@@ -94,7 +94,7 @@ class CatalogSnapshot:
     def similar(self, item_id: str, n: int, exclude: set, category: str | None = None) -> list[str]:
         """Up to ``n`` available items most like ``item_id`` by their features (cosine > 0, best first; ties: the
         newest first), never ``item_id`` or ``exclude``, of ``category`` when given."""
-        ids, index, matrix, newest_rank = self._content_index()
+        ids, index, matrix, newest_rank = self.content_index()
         row = index.get(item_id)
         if row is None or n <= 0:
             return []
@@ -113,7 +113,8 @@ class CatalogSnapshot:
                 break
         return out
 
-    def _content_index(self):
+    def content_index(self):
+        """(item ids, id -> row, unit-length CSR feature rows, rank among the newest) of ``similar``, built once."""
         cached = self._content
         if cached is None:
             with self._lock:
