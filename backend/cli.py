@@ -19,7 +19,7 @@ COMMANDS = {
     "purge": "purge",
     "settings": "show_settings", "demo": "demo", "train": "train", "evaluate": "evaluate", "baseline": "baseline",
     "model": "model", "train-run": "train_run", "placement": "placement", "experiment": "experiment",
-    "simulate": "simulate", "doctor": "doctor",
+    "simulate": "simulate", "doctor": "doctor", "cold-start": "cold_start",
 }
 
 

@@ -106,6 +106,7 @@ class Services:
                   rec_pool=ThreadPoolExecutor(REC_THREADS, thread_name_prefix="recommend"),
                   state_pool=ThreadPoolExecutor(1, thread_name_prefix="session-state"))
         svc.event_listeners.append(svc._advance_states)
+        svc.catalog.on_load = svc._score_new_items
         svc.admin = AdminRuntime(svc)
         return svc
 
@@ -220,12 +221,20 @@ class Services:
     def _sync_and_warm(self) -> None:
         changed = self.models.sync(self.engine)
         for site_id in changed:
-            model = self.models.get(site_id)
+            snap = self.catalog.load(site_id)
+            model = self.models.add_catalogue_items(site_id, snap.records())
             if model is not None:           # the mask a request builds on its first use of this model
-                self.catalog.load(site_id).mask_for(model.model_id, model.engine.item_ids)
+                snap.mask_for((model.model_id, model.engine.n_items), model.engine.item_ids)
         if changed and self.model_cache is not None:    # cached models no longer live go (module model_cache)
             live = (self.models.get(s) for s in self.models.sites())
             self.model_cache.prune({Path(m.engine.path).name for m in live if m is not None})
+
+    def _score_new_items(self, snap) -> None:
+        """A catalogue (re)loaded in this process: its items that the site's model has no vector for get one from
+        their features (a model trained with item features), so they can be recommended and clicked through."""
+        model = self.models.add_catalogue_items(snap.site_id, snap.records())
+        if model is None or model.engine.n_items < len(snap):     # product pages answered by content: ready now
+            snap.content_index()
 
     def _advance_states(self, site: SiteInfo, session: str, events: list[dict]) -> None:
         """View-like events move the session's in-memory state at once (when this process holds it)."""

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 from backend.baselines import ItemKNN, Popularity
+from backend.errors import UpnextError
 from backend.gru4rec.data import align_to_items
 from backend.gru4rec.evaluation import evaluate_gru4rec
 from backend.gru4rec.trainer import train as run_training
 from backend.gru4rec.weights import save_model
+from backend.item_features import FeatureConfig, ItemFeatures, with_catalogue_items
 from backend.session_data import SessionData
 
 
@@ -36,25 +38,41 @@ def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: in
 def train_bundle(data: SessionData, params, out: str | Path, *, source: str = "", impl: str = "fast",
                  device: str = "cpu", progress: Callable | None = None, threads: int | None = None,
                  test: SessionData | None = None, first_target: int = 2, fallbacks: bool = True,
-                 max_steps: int | None = None) -> dict:
+                 max_steps: int | None = None, feature_records: list[dict] | None = None) -> dict:
     """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings).
-    ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way."""
+    ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way.
+    ``feature_records``: catalogue records (``params.item_features``: the model's items are the data's and every
+    record's, each with its features; see backend/item_features.py)."""
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
+    events_data = data
+    if params.item_features:
+        features = item_features_for(params, feature_records)
+        data = with_catalogue_items(data, features.item_ids)
+        kwargs["features"] = features
     result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)
-    metrics = evaluate_bundle_parts(result.weights, data.item_ids, test, first_target) if test else {}
+    weights = result.weights.folded()
+    metrics = evaluate_bundle_parts(weights, data.item_ids, test, first_target) if test else {}
     training = {"impl": impl, "device": result.device,
                 "seconds": round(time.perf_counter() - t0, 3),
                 "loop_seconds": round(sum(result.epoch_seconds), 3),
                 "events_per_second": round(result.events_per_second, 1),
                 "pairs_per_epoch": result.pairs_per_epoch, "epoch_loss": result.epoch_loss,
                 **({"cuda_graph": result.cuda_graph} if result.cuda_graph else {})}
-    info = data_info(data, source)
+    info = data_info(events_data, source)
     out = Path(out)
     save_model(out, result.weights, params=params.as_dict(), item_ids=data.item_ids, support=data.support(),
                data=info, metrics=metrics, training=training)
     if fallbacks:
-        Popularity.fit(data).save(out / "popular", info)
-        ItemKNN.fit(data).save(out / "itemknn", info)
+        Popularity.fit(events_data).save(out / "popular", info)
+        ItemKNN.fit(events_data).save(out / "itemknn", info)
     return {"out": str(out), "metrics": metrics, "training": training, "data": info,
             "final_loss": result.epoch_loss[-1] if result.epoch_loss else None}
+
+
+def item_features_for(params, records: list[dict] | None) -> ItemFeatures:
+    """The features of ``records`` as ``params`` configure them; an error when there are none to use."""
+    if not records:
+        raise UpnextError("item_features=True needs item features: --item-features FILE, or a site whose "
+                          "catalogue has items")
+    return ItemFeatures.build(records, FeatureConfig(params.feature_min_count, params.title_buckets))

@@ -10,10 +10,13 @@ from tqdm import tqdm
 from backend.commands.helpers import add_first_target, print_metrics, resolve_site
 from backend.gru4rec.data import read_sessions
 from backend.gru4rec.device import DEVICES, resolve_device
+from backend.errors import UpnextError
 from backend.gru4rec.params import PRESETS, parse_params
+from backend.item_features import read_feature_file
 from backend.settings import Settings
 from backend.store.db import engine_from_settings
 from backend.store.export import export_sessions
+from backend.store.items import feature_records
 from backend.training import train_bundle
 
 
@@ -34,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", type=Path, help="evaluate on these test sessions after training (metrics go into "
                                              "the artifact's manifest)")
     add_first_target(p)
+    p.add_argument("--item-features", type=Path, metavar="FILE",
+                   help="with --data and item_features=True: the items' catalogue records, JSON lines "
+                        "{\"id\", \"category\", \"title\", \"price\", \"attributes\"} (with --site: the site's "
+                        "catalogue)")
     p.add_argument("--threads", type=int, help="BLAS threads on the CPU (default: 1 for small models, all "
                                                "cores else)")
     p.add_argument("--impl", choices=("fast", "reference"), default="fast",
@@ -41,19 +48,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=train)
 
 
-def _load_site(settings: Settings, name: str):
+def _load_site(settings: Settings, name: str, with_features: bool):
     engine = engine_from_settings(settings)
     site = resolve_site(engine, name)
-    return export_sessions(engine, site["id"]), f"site:{site['name']}"
+    records = feature_records(engine, site["id"]) if with_features else None
+    return export_sessions(engine, site["id"]), f"site:{site['name']}", records
 
 
 def train(args, settings: Settings) -> int:
     params = parse_params(args.params)
+    if params.item_features and args.device == "auto":
+        args.device = "cpu"                                # no GPU feature kernels yet
+    if params.item_features and args.device == "cuda":
+        raise UpnextError("item_features=True trains on the CPU only for now (the GPU path has no feature "
+                          "kernels yet): use --device cpu")
     device = resolve_device(args.device, args.impl)       # refuses cuda without a usable GPU, before reading data
+    if args.item_features and not params.item_features:
+        raise UpnextError("--item-features needs item_features=True in --params")
+    if args.item_features and args.site:
+        raise UpnextError("--item-features goes with --data (with --site the site's catalogue is used)")
+    records = read_feature_file(args.item_features) if args.item_features else None
     if args.data:
         data, source = read_sessions(args.data), str(args.data)
     else:
-        data, source = _load_site(settings, args.site)
+        data, source, records = _load_site(settings, args.site, params.item_features)
     test = read_sessions(args.test) if args.test else None
     print(f"training on {data.n_sessions} sessions, {data.n_events} events, {data.n_items} items ({source}), "
           f"device {device}", file=sys.stderr)
@@ -69,7 +87,7 @@ def train(args, settings: Settings) -> int:
         bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
 
     summary = train_bundle(data, params, args.out, source=source, impl=args.impl, device=device, progress=progress,
-                           threads=args.threads, test=test, first_target=args.first_target)
+                           threads=args.threads, test=test, first_target=args.first_target, feature_records=records)
     if bar is not None:
         bar.close()
     training, metrics = summary["training"], summary["metrics"]

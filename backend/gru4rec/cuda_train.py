@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from backend.errors import UpnextError
 from backend.gru4rec.cuda_graph import StepGraph
 from backend.gru4rec.cuda_step import CudaStep
 from backend.gru4rec.loop import DropoutMasks, Plan, Progress, TrainResult, check_loss, plan_training, run_epochs
@@ -35,6 +36,8 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
     and result as ``train.train``; the weights come back to the host at the end. ``cuda_graphs``: replay the
     full-batch steps as a CUDA graph (cuda_graph.py; never under the simulator)."""
     dev = torch.device(device or torch_device())
+    if params.item_features:
+        raise UpnextError("item_features=True: the GPU path has no feature kernels yet; train on the CPU")
     plan = plan_training(data, params, max_steps)
     steps = DeviceSteps(plan, params, dev, host_rng=host_rng, cuda_graphs=cuda_graphs)
     result = plan.start(data, "fast", "cuda", shown_device=str(dev))

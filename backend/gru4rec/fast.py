@@ -25,6 +25,7 @@ import numpy as np
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.weights import GRU4RecWeights
+from backend.kernels import features_cpu as feature_ops_cpu
 from backend.kernels import training_cpu as ops_cpu
 
 
@@ -46,8 +47,8 @@ class _Layer:
 
 class FastStep:
     def __init__(self, weights: GRU4RecWeights, optim: OptimizerState, params: Hyperparameters,
-                 ops: ModuleType = ops_cpu):
-        self.w, self.opt, self.params, self.ops = weights, optim, params, ops
+                 ops: ModuleType = ops_cpu, feature_ops: ModuleType = feature_ops_cpu):
+        self.w, self.opt, self.params, self.ops, self.fops = weights, optim, params, ops, feature_ops
         B, S, N = params.batch_size, params.n_sample, weights.n_items
         C = B + S
         f = np.float32
@@ -66,7 +67,15 @@ class FastStep:
         self.dby = np.zeros(C, f)
         self.scores = np.zeros(B * C, f)                    # flat: viewed as a contiguous (M, M + S) block
         self.dscores = np.zeros(B * C, f)
-        self.row_slot = np.full(N, -1, np.int32)            # scratch of the row-wise update
+        self.features = weights.features if weights.Fy is not None else None
+        n_rows = N if self.features is None else max(N, len(weights.Fy))
+        self.row_slot = np.full(n_rows, -1, np.int32)       # scratch of the row-wise update
+        if self.features is not None:                       # item features: see kernels/features_reference.py
+            per_item = int(np.diff(self.features.indptr).max(initial=0))
+            self.keep = np.ones(C + B, f)                   # ID part kept (1) or dropped (0), rows = wy_rows
+            self.f_rows = np.zeros((C + B) * per_item, np.int64)
+            self.f_grads = np.zeros(((C + B) * per_item, sizes[-1]), f)
+            self.t = 0                                      # steps done: id_keep's hash input
         self.dense_names = [k for k in weights.arrays() if not is_sparse(k, mode)]
         self.row_weight = 1.0 / B                           # the step optimises sum(row losses) / batch_size
         self.record_gradients = False
@@ -83,7 +92,18 @@ class FastStep:
 
         # --- forward: input rows, GRU layers ---
         x = self.x[:M]
-        ops.gather_rows({"shared": w.Wy, "separate": w.E, "onehot": w.layers[0].Wx}[w.mode], in_items, x)
+        feats = self.features
+        if feats is not None:                               # item vectors: kept ID row + features @ Fy
+            rows = self.wy_rows[:C + M]
+            rows[:C] = Y
+            rows[C:] = in_items
+            keep = self.keep[:C + M]
+            self.fops.id_keep(rows, self.t, p.seed, p.id_dropout, keep)
+            self.t += 1
+            self.fops.gather_item_vectors(w.Wy, keep[C:], w.Fy, feats.indptr, feats.indices, feats.values,
+                                          rows[C:], x)
+        else:
+            ops.gather_rows({"shared": w.Wy, "separate": w.E, "onehot": w.layers[0].Wx}[w.mode], in_items, x)
         if mask_embed.size:
             x *= mask_embed
         for i, (L, W) in enumerate(zip(self.layers, w.layers)):
@@ -101,8 +121,13 @@ class FastStep:
 
         # --- sampled scores, loss and its gradient ---
         WyY = self.WyY[:C]
-        ops.gather_rows(w.Wy, Y, WyY)
+        if feats is not None:
+            self.fops.gather_item_vectors(w.Wy, keep[:C], w.Fy, feats.indptr, feats.indices, feats.values, Y, WyY)
+        else:
+            ops.gather_rows(w.Wy, Y, WyY)
         np.take(w.By, Y, out=self.byY[:C])
+        if feats is not None:
+            self.byY[:C] *= keep[:C]                        # the bias is part of the ID: dropped with it
         scores = self.scores[:M * C].reshape(M, C)
         dscores = self.dscores[:M * C].reshape(M, C)
         np.matmul(x, WyY.T, out=scores)
@@ -141,12 +166,20 @@ class FastStep:
 
         # --- updates: item matrices at the used rows, dense weights everywhere ---
         arrays = w.arrays()
+        if feats is not None:
+            self.dby[:C] *= keep[:C]
         sparse = [("By", Y, self.dby[:C].reshape(-1, 1))]
         if w.mode == "shared":
             rows = self.wy_rows[:C + M]
             rows[:C] = Y
             rows[C:] = in_items
-            sparse.append(("Wy", rows, self.wy_grads[:C + M]))
+            grads = self.wy_grads[:C + M]
+            if feats is not None:       # the item rows' gradients: to their features, and to the kept ID rows
+                n = self.fops.expand_feature_grads(feats.indptr, feats.indices, feats.values, rows, grads,
+                                                   self.f_rows, self.f_grads)
+                grads *= self.keep[:C + M, None]
+                sparse.append(("Fy", self.f_rows[:n], self.f_grads[:n]))
+            sparse.append(("Wy", rows, grads))
         else:
             sparse.append(("Wy", Y, self.wy_grads[:C]))
             sparse.append(("E" if w.mode == "separate" else "layer0.Wx", np.asarray(in_items, np.int64),

@@ -34,6 +34,7 @@ from backend.gru4rec.batches import Schedule, session_parallel
 from backend.gru4rec.optimizer import OptimizerState
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.weights import GRU4RecWeights, init_weights
+from backend.item_features import ItemFeatures
 from backend.session_data import SessionData
 
 log = logging.getLogger(__name__)
@@ -98,12 +99,16 @@ class Plan:
                            device=device)
 
 
-def plan_training(data: SessionData, params: Hyperparameters, max_steps: int | None) -> Plan:
+def plan_training(data: SessionData, params: Hyperparameters, max_steps: int | None,
+                  features: ItemFeatures | None = None) -> Plan:
     """Seeded initial weights and optimiser state, the session-parallel schedule (``max_steps``, benchmarks:
     each epoch stops early) and the logQ tables (spec §4: targets are drawn by the data, samples by
     support^alpha)."""
     rng = np.random.default_rng(params.seed)
-    weights = init_weights(data.n_items, params.layers, params.embedding_mode, params.embedding, rng)
+    if params.item_features and features is None:
+        raise UpnextError("item_features=True needs item features: --item-features FILE, or a site's catalogue")
+    features = features.aligned(data.item_ids) if params.item_features else None
+    weights = init_weights(data.n_items, params.layers, params.embedding_mode, params.embedding, rng, features)
     optim = OptimizerState.zeros_for(weights, params.momentum)
     schedule = session_parallel(data.offsets, params.batch_size)
     n_steps = schedule.n_steps if max_steps is None else min(max_steps, schedule.n_steps)

@@ -12,7 +12,7 @@ import numpy as np
 from backend.gru4rec.weights import GRU4RecWeights
 
 # item matrices: rows are items, updated sparsely
-ITEM_MATRICES = ("Wy", "By", "E")
+ITEM_MATRICES = ("Wy", "By", "E", "Fy")     # Fy: feature rows (item features), updated at the used features
 
 
 @dataclass

@@ -16,6 +16,9 @@ LOSSES = ("cross-entropy", "bpr-max")
 LEGACY_LOSSES = ("top1", "top1-max", "bpr", "xe_logit")
 
 
+FEATURE_FIELDS = ("item_features", "id_dropout", "feature_min_count", "title_buckets")
+
+
 class ParamsError(UpnextError, ValueError):
     """A parameter string or value that cannot be used; the message says which and why."""
 
@@ -39,6 +42,11 @@ class Hyperparameters:
     n_epochs: int = 10
     sample_store_size: int = 10_000_000  # ids drawn ahead; regenerated when used up
     seed: int = 42
+    # --- item features (issue 15; backend/item_features.py): item vector = ID vector + features @ Fy ---
+    item_features: bool = False          # False: the model, its artifact and its numbers are exactly as before
+    id_dropout: float = 0.0              # per item per mini-batch, the ID part is left out with this probability
+    feature_min_count: int = 2           # a feature token is kept when this many items have it
+    title_buckets: int = 1024            # hashed title words
     _explicit: frozenset = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +74,11 @@ class Hyperparameters:
         check(self.n_epochs >= 1, "n_epochs", ">= 1", self.n_epochs)
         check(self.sample_store_size >= max(self.n_sample, 1), "sample_store_size", ">= n_sample",
               self.sample_store_size)
+        check(0.0 <= self.id_dropout <= 1.0, "id_dropout", "in [0, 1]", self.id_dropout)
+        check(self.feature_min_count >= 1, "feature_min_count", ">= 1", self.feature_min_count)
+        check(1 <= self.title_buckets <= 1 << 20, "title_buckets", "in 1..1048576", self.title_buckets)
+        check(not self.item_features or self.embedding_mode == "shared", "item_features",
+              "False unless the embedding is shared (constrained_embedding=True, embedding=0)", self.item_features)
 
     @property
     def embedding_mode(self) -> str:
@@ -82,7 +95,8 @@ class Hyperparameters:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, with the effective final activation and embedding mode spelt out."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        out = {f.name: getattr(self, f.name) for f in fields(self)
+               if not f.name.startswith("_") and (self.item_features or f.name not in FEATURE_FIELDS)}
         out["layers"] = list(self.layers)
         out["final_act"] = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
         return out

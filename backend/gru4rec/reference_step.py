@@ -16,6 +16,7 @@ import torch
 from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.weights import GRU4RecWeights
+from backend.kernels import features_reference
 
 EPS_LOG = 1e-24
 EPS_ADAGRAD = 1e-6
@@ -53,6 +54,28 @@ class ReferenceStep:
         self.vel = {k: torch.from_numpy(v).to(dev) for k, v in optim.vel.items()}
         self.prev_out = [torch.zeros(0, h, device=dev) for h in weights.sizes]
         self.grads: dict[str, torch.Tensor] = {}
+        self.features = weights.features if weights.Fy is not None else None
+        self.t_step = 0                                 # steps done: the ID dropout's hash input
+
+    def _item_rows(self, items: torch.Tensor, keep: np.ndarray, grads: list):
+        """The item vectors of ``items``: ID rows (leaf) * keep + features @ Fy (leaf rows, one per feature
+        entry); ``grads`` gets (matrix name, rows, leaf) for the updates."""
+        ids = items.cpu().numpy()
+        wy = self.t["Wy"][items].clone().requires_grad_()
+        grads.append(("Wy", items, wy))
+        out = wy * torch.from_numpy(keep).to(self.dev)[:, None]
+        if self.features is None:
+            return out
+        f = self.features
+        lo, hi = f.indptr[ids], f.indptr[ids + 1]
+        entry = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]).astype(np.int64) if len(ids) else \
+            np.zeros(0, np.int64)
+        owner = torch.from_numpy(np.repeat(np.arange(len(ids)), hi - lo)).to(self.dev)
+        feat = torch.from_numpy(f.indices[entry].astype(np.int64)).to(self.dev)
+        fy = self.t["Fy"][feat].clone().requires_grad_()
+        grads.append(("Fy", feat, fy))
+        vals = torch.from_numpy(f.values[entry]).to(self.dev)[:, None]
+        return out.index_add(0, owner, fy * vals)
 
     def store(self, weights: GRU4RecWeights, optim: OptimizerState) -> None:
         """Copy the weights and optimiser state into the numpy arrays (needed on a GPU only)."""
@@ -71,8 +94,17 @@ class ReferenceStep:
         M = len(in_items)
         # leaves: the rows of the item matrices used in this step, and the dense GRU weights
         input_matrix = {"shared": "Wy", "separate": "E", "onehot": "layer0.Wx"}[mode]
-        x_rows = t[input_matrix][in_items].clone().requires_grad_()
-        wy_rows = t["Wy"][Y].clone().requires_grad_()
+        item_leaves: list = []
+        if self.features is not None:                   # item vectors: kept ID rows + features @ Fy
+            keep = np.ones(len(Y) + M, np.float32)
+            features_reference.id_keep(torch.cat([Y, in_items]).cpu().numpy(), self.t_step, p.seed, p.id_dropout,
+                                       keep)
+            self.t_step += 1
+            wy_rows = self._item_rows(Y, keep[:len(Y)], item_leaves)
+            x_rows = self._item_rows(in_items, keep[len(Y):], item_leaves)
+        else:
+            x_rows = t[input_matrix][in_items].clone().requires_grad_()
+            wy_rows = t["Wy"][Y].clone().requires_grad_()
         by_rows = t["By"][Y].clone().requires_grad_()
         dense = {k: v.detach().requires_grad_() for k, v in t.items() if not is_sparse(k, mode)}
 
@@ -94,7 +126,10 @@ class ReferenceStep:
             if masks_hidden[i].size:
                 x = x * torch.from_numpy(masks_hidden[i]).to(dev)
             outs.append(x)
-        scores = x @ wy_rows.T + by_rows
+        if self.features is not None:                   # the bias is part of the ID: dropped with it
+            scores = x @ wy_rows.T + by_rows * torch.from_numpy(keep[:len(Y)]).to(dev)
+        else:
+            scores = x @ wy_rows.T + by_rows
         if p.elu_alpha > 0:
             scores = torch.nn.functional.elu(scores, alpha=p.elu_alpha)
         if p.loss == "cross-entropy":
@@ -107,7 +142,11 @@ class ReferenceStep:
         # updates: item matrices at the rows used (duplicates summed), dense weights everywhere
         with torch.no_grad():
             self.grads = {k: v.grad for k, v in dense.items()}
-            if mode == "shared":
+            if item_leaves:
+                for name in ("Wy", "Fy"):
+                    parts = [(rows, leaf.grad) for n, rows, leaf in item_leaves if n == name]
+                    self._update_rows(name, torch.cat([r for r, _ in parts]), torch.cat([g for _, g in parts]))
+            elif mode == "shared":
                 self._update_rows("Wy", torch.cat([Y, in_items]), torch.cat([wy_rows.grad, x_rows.grad]))
             else:
                 self._update_rows("Wy", Y, wy_rows.grad)

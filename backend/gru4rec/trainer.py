@@ -22,6 +22,7 @@ from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.sampler import SampleStore
 from backend.gru4rec.threads import BlasThreads, thread_candidates
 from backend.gru4rec.weights import GRU4RecWeights
+from backend.item_features import ItemFeatures
 from backend.session_data import SessionData
 
 IMPLEMENTATIONS = ("fast", "reference")
@@ -30,17 +31,24 @@ IMPLEMENTATIONS = ("fast", "reference")
 def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", device: str = "cpu",
           progress: Callable[[Progress], None] | None = None, progress_every: float = 0.5,
           max_steps: int | None = None, threads: int | None = None, host_rng: bool = False,
-          cuda_graphs: bool = True) -> TrainResult:
+          cuda_graphs: bool = True, features: ItemFeatures | None = None) -> TrainResult:
     """Train on ``data`` (sessions in training order). ``device``: "cpu", "cuda" or "auto" (device.py).
     ``progress`` is called about every ``progress_every`` seconds and at the end of each epoch. ``max_steps``
     (benchmarks) stops each epoch early. ``threads`` fixes the BLAS threads of the fast CPU step (default:
     measured while training, see threads.py). ``host_rng``: the fast GPU path draws its samples and dropout
     masks with this loop's generator, following the CPU trajectory (cuda_train.py; tests). ``cuda_graphs``: the
-    fast GPU path replays its full-batch steps as a CUDA graph (cuda_graph.py; off: benchmarks, tests)."""
+    fast GPU path replays its full-batch steps as a CUDA graph (cuda_graph.py; off: benchmarks, tests).
+    ``features``: the items' features (backend/item_features.py), used when ``params.item_features``; items of
+    ``data`` without a row get none."""
     if impl not in IMPLEMENTATIONS:
         raise ValueError(f"impl must be one of {IMPLEMENTATIONS}")
     if data.n_sessions == 0 or not (data.lengths >= 2).any():
         raise UpnextError("no training session has two or more events: nothing to learn from")
+    if params.item_features and device == "auto":
+        device = "cpu"
+    if params.item_features and device != "cpu":
+        raise UpnextError("item_features=True trains on the CPU only for now (the GPU path has no feature "
+                          "kernels yet): use --device cpu")
     device = resolve_device(device, impl)
     if device == "cuda" and impl == "fast":
         from backend.gru4rec.cuda_train import train_cuda  # lazy: torch and numba-cuda only for GPU training
@@ -48,11 +56,11 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
                           host_rng=host_rng, cuda_graphs=cuda_graphs)
     if impl != "fast":          # the reference path runs as torch runs by default
         return train_host(data, params, impl=impl, device=device, progress=progress,
-                          progress_every=progress_every, max_steps=max_steps)
+                          progress_every=progress_every, max_steps=max_steps, features=features)
     blas = BlasThreads([threads] if threads else thread_candidates(params))
     try:
         result = train_host(data, params, impl=impl, progress=progress, progress_every=progress_every,
-                            max_steps=max_steps, blas=blas)
+                            max_steps=max_steps, blas=blas, features=features)
     finally:
         blas.close()
     result.thread_probes = blas.history
@@ -61,10 +69,11 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
 
 def train_host(data: SessionData, params: Hyperparameters, *, impl: str = "fast", device: str = "cpu",
                progress: Callable[[Progress], None] | None = None, progress_every: float = 0.5,
-               max_steps: int | None = None, blas: BlasThreads | None = None) -> TrainResult:
+               max_steps: int | None = None, blas: BlasThreads | None = None,
+               features: ItemFeatures | None = None) -> TrainResult:
     """loop.py's loop with ``HostSteps``; ``device`` "cuda" only for the reference step, whose weights come back
     to the host at the end. ``blas``: the fast step's BLAS threads, re-measured as training goes."""
-    plan = plan_training(data, params, max_steps)
+    plan = plan_training(data, params, max_steps, features)
     step = make_step(impl, plan.weights, plan.optim, params, device)
     result = plan.start(data, impl, device)
     run_epochs(HostSteps(plan, params, step, blas), result, params, progress, progress_every)

@@ -37,6 +37,7 @@ from backend.store import runs
 from backend.store.db import Engine
 from backend.store.export import export_sessions
 from backend.store.blobs import blob_store
+from backend.store.items import feature_records
 from backend.store.trained_models import ModelRecord, list_models, live_models, promote, register_model
 from backend.training import train_bundle
 
@@ -150,8 +151,9 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
                                                 / max(1, p.n_epochs * p.pairs_total), 4)})
 
     beat.set("training")
+    records = feature_records(engine, run.site_id) if params.item_features else None
     summary = train_bundle(split.train, params, out, source=f"site:{run.site_id} run:{run.id}", progress=progress,
-                           test=split.test, device=device)
+                           test=split.test, device=device, feature_records=records)
     beat.set("evaluating")
     baselines = baseline_metrics(out, split.test)
     beat.set("checking")

@@ -13,6 +13,7 @@ run in parallel in a thread pool. Call ``prewarm()`` before serving so that no v
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from backend.artifact import Artifact, ArtifactError, load_artifact
+from backend.item_features import ItemFeatures, ItemFeaturesError
 from backend.kernels import serving_cpu as kernels
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,47 @@ class GRU4RecEngine:
         self._vectors = Wy
         self._norms = np.concatenate([np.sqrt(np.square(Wy[i:i + 16384], dtype=np.float64).sum(axis=1))
                                       for i in range(0, len(Wy), 16384)])
+        # item features (a model trained with item_features=True): a new item's vector is its features @ Fy
+        self.features: ItemFeatures | None = None
+        self.trained_items = len(self.item_ids)
+        if "Fy" in artifact.arrays and self.embedding == "shared":
+            try:
+                self.features = ItemFeatures.from_artifact(m, artifact.arrays, self.item_ids)
+            except ItemFeaturesError as exc:
+                raise ArtifactError(f"{self.path}: {exc}") from None
+            self._Fy = np.asarray(artifact["Fy"], np.float32)
+            if self._Fy.shape != (max(self.features.n_features, 1), self.layers[-1]):
+                raise ArtifactError(f"{self.path}: Fy does not match the feature vocabulary")
+
+    def with_new_items(self, records: list[dict]) -> "GRU4RecEngine":
+        """This engine plus the catalogue ``records`` it does not know, each with the vector of its features
+        (features @ Fy, no ID part, bias 0: what training gives an item without events), appended after the
+        trained items (whose indices, states and vectors stay). Itself when the model has no item features."""
+        if self.features is None:
+            return self
+        trained = self.trained_items
+        records = [r for r in records if self._index.get(str(r["id"]), trained) >= trained]
+        new = copy.copy(self)
+        new.item_ids = self.item_ids[:self.trained_items] + [str(r["id"]) for r in records]
+        new._index = {item_id: i for i, item_id in enumerate(new.item_ids)}
+        base_inputs = self._inputs[:self.trained_items]
+        if not records:
+            vectors = np.zeros((0, self.layers[-1]), np.float32)
+        else:
+            X = self.features.encode(records)
+            vectors = np.zeros((len(records), self.layers[-1]), np.float32)
+            rows = np.repeat(np.arange(len(records)), np.diff(X.indptr))
+            np.add.at(vectors, rows, X.values[:, None] * self._Fy[X.indices])
+            vectors = np.clip(vectors, -MAX_WEIGHT, MAX_WEIGHT)
+        new._inputs = np.concatenate([base_inputs, vectors])
+        new._vectors = np.concatenate([self._vectors[:trained], vectors])      # diversity's item vectors
+        new._norms = np.concatenate([self._norms[:trained],
+                                     np.sqrt(np.square(vectors, dtype=np.float64).sum(axis=1))])
+        new._bias = np.concatenate([self._bias[:self.trained_items], np.zeros(len(records), np.float32)])
+        new._scoring = (np.concatenate([self._scoring[:self.trained_items],
+                                        vectors.astype(np.float16).view(np.uint16)])
+                        if self.item_matrix == "float16" else new._inputs)
+        return new
 
     @classmethod
     def load(cls, path: str | Path, *, mmap: bool = True, item_matrix: str = "float32") -> "GRU4RecEngine":

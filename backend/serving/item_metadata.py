@@ -1,14 +1,21 @@
 """Catalogue metadata in memory, per site, for answers and filters: read from the store, replaced whole when the
-site's ``catalog_version`` moves (any process's write bumps it), so requests never touch the database."""
+site's ``catalog_version`` moves (any process's write bumps it), so requests never touch the database.
+
+A snapshot also answers "items like this one" from the items' features (backend/item_features.py): the cosine of
+their feature rows, built on first use per catalogue version (``similar``), for product pages that no model
+knows."""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
+import scipy.sparse as sp
 
+from backend.item_features import ItemFeatures
 from backend.store.items import catalog_rows, catalog_versions
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,7 @@ class CatalogSnapshot:
     newest: list[str]
     _masks: dict = field(default_factory=dict, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)   # derived values nest
+    _content: tuple | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -94,6 +102,49 @@ class CatalogSnapshot:
                     categories[i] = codes.setdefault(meta.category, len(codes))
         return available, known, categories, codes
 
+    def similar(self, item_id: str, n: int, exclude: set, category: str | None = None) -> list[str]:
+        """Up to ``n`` available items most like ``item_id`` by their features (cosine > 0, best first; ties: the
+        newest first), never ``item_id`` or ``exclude``, of ``category`` when given."""
+        ids, index, matrix, newest_rank = self.content_index()
+        row = index.get(item_id)
+        if row is None or n <= 0:
+            return []
+        sims = np.asarray((matrix[row] @ matrix.T).todense()).ravel()
+        candidates = np.flatnonzero(sims > 0)
+        order = candidates[np.lexsort((newest_rank[candidates], -sims[candidates]))]
+        out = []
+        for k in order:
+            other = ids[k]
+            meta = self.items[other]
+            if other == item_id or other in exclude or not meta.available or \
+                    (category is not None and meta.category != category):
+                continue
+            out.append(other)
+            if len(out) >= n:
+                break
+        return out
+
+    def content_index(self):
+        """(item ids, id -> row, unit-length CSR feature rows, rank among the newest) of ``similar``, built once."""
+        cached = self._content
+        if cached is None:
+            with self._lock:
+                cached = self._content
+                if cached is None:
+                    ids = list(self.items)
+                    feats = ItemFeatures.build(self.records())
+                    matrix = sp.csr_matrix((feats.values, feats.indices, feats.indptr),
+                                           shape=(len(ids), max(feats.n_features, 1)))
+                    rank = {i: k for k, i in enumerate(self.newest)}
+                    newest_rank = np.array([rank.get(i, len(rank)) for i in ids], np.int64)
+                    cached = self._content = (ids, {i: k for k, i in enumerate(ids)}, matrix, newest_rank)
+        return cached
+
+    def records(self) -> list[dict]:
+        """Every item as a catalogue record with what item features are built from."""
+        return [{"id": m.id, "title": m.title, "price": m.price, "category": m.category,
+                 "attributes": m.attributes or {}} for m in self.items.values()]
+
     def category_code(self, key: object, category: str) -> int:
         """The code of ``category`` in the masks cached under ``key`` (-1: no item of the model has it)."""
         cached = self._masks.get(key)
@@ -106,8 +157,9 @@ class CatalogCache:
     process's own writes) loads every site whose catalogue version moved, new sites included; until a site's
     first load, its snapshot is empty (every item of its model may be recommended, without metadata)."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, on_load: Callable[[CatalogSnapshot], None] | None = None):
         self._engine = engine
+        self.on_load = on_load            # called with each snapshot loaded (new items get model vectors)
         self._snapshots: dict[int, CatalogSnapshot] = {}
         self._lock = threading.Lock()
         # one load at a time: a refresh and a model warm-up may ask for the same site together
@@ -149,6 +201,11 @@ class CatalogCache:
         snap = CatalogSnapshot(site_id, version, items, newest)
         with self._lock:
             self._snapshots[site_id] = snap
+        if self.on_load is not None:
+            try:
+                self.on_load(snap)
+            except Exception:  # the catalogue is loaded whatever its listener does
+                log.exception("catalogue listener failed", extra={"site": site_id})
         log.info("catalogue loaded", extra={"site": site_id, "items": len(items), "version": version,
                                             "seconds": round(time.perf_counter() - t0, 3)})
         return snap

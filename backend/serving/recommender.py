@@ -5,9 +5,11 @@ step by step), ``item_to_item`` (neighbours of the page's item), ``popular``. Fi
 (``exclude_seen``), the request's ``exclude``, unavailable items (``only_available``), other categories than the
 page item's (``same_category``); the page's own item is never recommended. When the algorithm cannot answer
 alone, the placement's fallbacks fill the list in order (item-to-item on the context item, then popular) and
-finally the newest available catalogue items, so the list is never short while the catalogue has items.
+finally the newest available catalogue items, so the list is never short while the catalogue has items. A page
+item that no model knows (or any page item while the site has no model) is first answered by the catalogue items
+most like it by their features (``content``: CatalogSnapshot.similar), before popularity.
 ``fallback`` in the answer says why (``cold_session``, ``unknown_item``, ``no_model``, ``filtered``) and what filled
-it, e.g. ``"cold_session:popular"``.
+it, e.g. ``"cold_session:popular"``, ``"unknown_item:content"``.
 
 Runs on a worker thread (kernels release the GIL); touches memory only.
 """
@@ -150,6 +152,11 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
         items = pick.first(model.popular, pool)
         offer(items, rank_relevance(len(items)))
 
+    if not pick.full and req.item and eng.index(req.item) is None and snap.get(req.item) is not None:
+        reason = reason or "unknown_item"                        # a page item the model does not know: like it
+        similar = snap.similar(req.item, n, {eng.item_ids[i] for i in pick.excluded} | set(seq) | set(req.exclude),
+                               _category(snap, req.item) if cfg.same_category else None)
+        pick.offer(eng.indices(similar), "content")
     if not pick.full:
         reason = reason or ("filtered" if pick.picked else "no_answer")
         for strategy in cfg.fallback:
@@ -205,8 +212,30 @@ def _counts(snap: CatalogSnapshot, ids: list[str]) -> dict[str | None, int]:
 
 def _without_model(req, cfg, n, seq, snap, algorithm) -> RecAnswer:
     exclude = set(req.exclude) | {req.item} | (set(seq) if cfg.exclude_seen else set()) | {p for p, _ in cfg.pinned}
-    ids = _catalogue_filler(snap, n, exclude, cfg, req.item, {} if cfg.max_per_category or cfg.diversity else None)
-    return RecAnswer(algorithm, "no_model:catalogue" if ids else "no_model:none", ids)
+    capped = bool(cfg.max_per_category or cfg.diversity)
+    ids: list[str] = []
+    if req.item:                        # content similarity first: the page item's look-alikes by their features
+        category = _category(snap, req.item) if cfg.same_category else None
+        page_price, blocked, counts = _page_price(snap, req.item), set(cfg.blocked), {}
+        for item_id in snap.similar(req.item, 4 * n, exclude, category):
+            meta = snap.items[item_id]
+            if item_id in blocked or not all(r.passes(meta.category, meta.price, meta.attributes, page_price)
+                                             for r in cfg.rules):
+                continue
+            if cfg.max_per_category and meta.category is not None \
+                    and counts.get(meta.category, 0) >= cfg.max_per_category:
+                continue
+            counts[meta.category] = counts.get(meta.category, 0) + 1
+            ids.append(item_id)
+            if len(ids) >= n:
+                break
+    used = ["content"] if ids else []
+    more = _catalogue_filler(snap, n - len(ids), exclude | set(ids), cfg, req.item,
+                             _counts(snap, ids) if capped else None)
+    if more:
+        ids += more
+        used.append("catalogue")
+    return RecAnswer(algorithm, f"no_model:{'+'.join(used) or 'none'}", ids)
 
 
 def _category(snap: CatalogSnapshot, item: str | None) -> str | None:
@@ -223,7 +252,7 @@ def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item
     """(n_items,) uint8 mask of recommendable items (or None for all), what each filter removed (in order:
     availability, category, blocked items, then each rule), and the category codes of the model's items."""
     eng = model.engine
-    available, known, categories = snap.mask_for(model.model_id, eng.item_ids)
+    available, known, categories = snap.mask_for((model.model_id, eng.n_items), eng.item_ids)
     mask = available if cfg.only_available else known
     removed = {"unavailable": int(len(mask) - mask.sum())} if cfg.only_available else {}
     if cfg.same_category and item:
@@ -231,7 +260,7 @@ def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item
         idx = eng.index(item)
         code = categories[idx] if idx is not None else -1
         if code < 0 and meta is not None and meta.category:
-            code = snap.category_code(model.model_id, meta.category)
+            code = snap.category_code((model.model_id, eng.n_items), meta.category)
         if code >= 0:
             same = mask & (categories == code)
             removed["other_category"] = int(mask.sum() - same.sum())

@@ -19,6 +19,7 @@ the sites that have a live model.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -115,6 +116,31 @@ class ModelRegistry:
                                           "layers": list(engine.layers),
                                           "replaced": old.engine.version if old else None})
             return new
+
+    def add_catalogue_items(self, site: int, records: list[dict]) -> LiveModel | None:
+        """Give the catalogue items the site's live model does not know a vector from their features (a model with
+        item features; else nothing changes): the same model, session states and fallbacks, with the new items
+        appended (no item-to-item neighbours). ``records``: the whole catalogue (id, title, price, category,
+        attributes); items that left it are dropped from the appended ones."""
+        live = self._live.get(site)
+        if live is None or live.engine.features is None:
+            return live
+        engine = live.engine.with_new_items(records)
+        if engine.item_ids == live.engine.item_ids:
+            return live
+        neighbours = live.neighbours
+        if neighbours is not None:
+            neighbours = np.concatenate([neighbours[:engine.trained_items],
+                                         np.full((engine.n_items - engine.trained_items, neighbours.shape[1]), -1,
+                                                 neighbours.dtype)])
+        new = dataclasses.replace(live, engine=engine, neighbours=neighbours, scorer=ScoreBatcher(engine))
+        with self._publishing:
+            if self._live.get(site) is not live:             # a publish came first: its model takes the items next
+                return self._live.get(site)
+            self._live[site] = new
+        log.info("new catalogue items scored by their features",
+                 extra={"site": site, "model": live.model_id, "items": engine.n_items - engine.trained_items})
+        return new
 
     def set_state_budget(self, budget_bytes: int) -> None:
         """Change the memory budget of the session states (UPNEXT_STATE_MB or the admin's setting), shared evenly

@@ -24,6 +24,13 @@ def search_items(engine: Engine, site_id: int, query: str = "", *, limit: int = 
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(Item).where(*where)).scalar_one()
         rows = conn.execute(select(Item.id, Item.title, Item.url, Item.category, Item.price, Item.currency,
-                                   Item.available, Item.updated_ms).where(*where)
+                                   Item.available, Item.updated_ms, Item.attributes).where(*where)
                             .order_by(Item.updated_ms.desc(), Item.id).limit(limit).offset(offset)).all()
     return rows, int(total)
+
+
+def site_prices(engine: Engine, site_id: int) -> list[float]:
+    """Every positive price of a site's catalogue (its price deciles: backend/item_features.py)."""
+    with engine.connect() as conn:
+        return [float(p) for (p,) in conn.execute(select(Item.price).where(Item.site_id == site_id,
+                                                                           Item.price > 0))]

@@ -186,3 +186,13 @@ def catalog_rows(engine: Engine, site_id: int) -> list:
 def count_items(engine: Engine, site_id: int) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(Item).where(Item.site_id == site_id)).scalar_one()
+
+
+def feature_records(engine: Engine, site_id: int) -> list[dict[str, Any]]:
+    """Every item of a site as a catalogue record with what item features are built from (backend/item_features.py):
+    id, title, price, category, attributes."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Item.id, Item.title, Item.price, Item.category, Item.attributes)
+                            .where(Item.site_id == site_id).order_by(Item.id)).all()
+    return [{"id": r.id, "title": r.title, "price": r.price, "category": r.category,
+             "attributes": r.attributes or {}} for r in rows]

@@ -118,3 +118,13 @@ def test_cuda_training_writes_the_same_artifact(tmp_path):
     assert summary["training"]["device"] == "cuda" and art.manifest["training"]["device"] == "cuda"
     assert weights.Wy.shape == (data.n_items, 8) and list(art.item_ids) == list(data.item_ids)
     assert resolve_device("cuda") == "cuda"
+
+
+def test_the_gpu_path_refuses_item_features_instead_of_ignoring_them():
+    from backend.errors import UpnextError
+    from backend.gru4rec.params import Hyperparameters
+
+    data = SessionData.from_sessions([["a", "b", "c"], ["b", "c"]])
+    with pytest.raises(UpnextError, match="no feature kernels"):
+        train_cuda(data, Hyperparameters(layers=(4,), batch_size=2, n_sample=2, sample_store_size=4,
+                                         item_features=True))

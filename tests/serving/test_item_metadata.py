@@ -76,3 +76,20 @@ def test_snapshots_come_from_memory_and_refresh_loads_new_and_changed_sites(engi
         upsert_items(conn, site, [clean_item({"id": "new", "title": "New", "url": "/p/new"})])
     assert len(cache.snapshot(site)) == 3                  # until the next refresh
     assert cache.refresh() == 1 and cache.snapshot(site).get("new") is not None
+
+
+def test_a_loaded_catalogue_is_handed_to_its_listener_with_attributes_and_a_failing_one_changes_nothing(engine):
+    site = _shop(engine, n=4)
+    with engine.begin() as conn:
+        upsert_items(conn, site, [clean_item({"id": "x", "title": "Trail shoe", "category": "Shoes > Trail",
+                                              "attributes": {"brand": "Acme"}})])
+    seen = []
+    cache = CatalogCache(engine, on_load=lambda snap: seen.append(snap))
+    assert cache.refresh() == 1 and seen[0].site_id == site
+    record = {r["id"]: r for r in seen[0].records()}["x"]
+    assert record["attributes"] == {"brand": "Acme"} and record["category"] == "Shoes > Trail"
+
+    def broken(snap):
+        raise RuntimeError("listener bug")
+    cache = CatalogCache(engine, on_load=broken)
+    assert cache.refresh() == 1 and len(cache.snapshot(site)) == 5

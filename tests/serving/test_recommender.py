@@ -117,9 +117,46 @@ def test_the_list_is_never_short_while_the_catalogue_has_items(model):
 
 
 def test_without_a_model_the_newest_catalogue_items_answer(model):
-    ans = recommend(RecRequest(site_id=1, placement="p", n=4, item="item-59"), PlacementConfig("p"), None,
+    ans = recommend(RecRequest(site_id=1, placement="p", n=4, history=("item-59",)), PlacementConfig("p"), None,
                     snapshot())
     assert ans.fallback == "no_model:catalogue" and ans.item_ids == ["item-58", "item-57", "item-56", "item-55"]
+
+
+def _shop(extra=()):
+    """Shoes and hats with features; ``extra``: items no model knows."""
+    items = {}
+    rows = [(f"item-{i}", "Shoes > Running" if i % 2 == 0 else "Hats", "Acme" if i % 4 == 0 else "Other")
+            for i in range(N)] + list(extra)
+    for item_id, category, brand in rows:
+        items[item_id] = ItemMeta(item_id, f"{category} {item_id}", None, None, 10.0, "EUR", category, True,
+                                  {"brand": brand})
+    return CatalogSnapshot(1, 1, items, sorted(items, key=lambda s: s))
+
+
+def test_a_product_page_without_a_model_shows_items_like_it(model):
+    snap = _shop()
+    ans = recommend(RecRequest(site_id=1, placement="p", n=5, item="item-8"), PlacementConfig("p"), None, snap)
+    assert ans.fallback == "no_model:content" and len(ans.item_ids) == 5 and "item-8" not in ans.item_ids
+    for other in ans.item_ids:                          # same category and brand: the most alike
+        assert snap.get(other).category == "Shoes > Running" and snap.get(other).attributes == {"brand": "Acme"}
+    unavailable = CatalogSnapshot(1, 1, {k: ItemMeta(**{**v.__dict__, "available": k == "item-8"})
+                                         for k, v in snap.items.items()}, ["item-8"])
+    ans = recommend(RecRequest(site_id=1, placement="p", n=5, item="item-8"), PlacementConfig("p"), None,
+                    unavailable)
+    assert ans.item_ids == [] and ans.fallback == "no_model:none"
+
+
+def test_a_page_item_the_model_does_not_know_gets_items_like_it_before_popular(model):
+    snap = _shop(extra=[("new-shoe", "Shoes > Running", "Acme")])
+    cfg = PlacementConfig("p", algorithm="item_to_item")
+    ans = ask(model, snap, n=4, item="new-shoe", cfg=cfg)
+    assert ans.fallback == "unknown_item:content"
+    assert all(snap.get(i).category == "Shoes > Running" and snap.get(i).attributes == {"brand": "Acme"}
+               for i in ans.item_ids)
+    ans = ask(model, snap, n=4, item="new-shoe")                                   # gru4rec_next: the same
+    assert ans.fallback == "unknown_item:content" and len(ans.item_ids) == 4
+    ans = ask(model, snap, n=4, item="item-8", cfg=cfg)                            # a known item: item-to-item
+    assert "content" not in (ans.fallback or "")
 
 
 def test_a_site_without_catalogue_gets_model_items_without_metadata(model):

@@ -231,3 +231,51 @@ def test_the_server_starts_and_serves_the_other_sites_when_a_model_is_broken(two
                                                       "history": "item-1,item-2,item-3", "n": 10})
         assert r.status_code == 200 and r.json()["fallback"] is None
         assert [it["id"] for it in r.json()["items"]] == [f"item-{i}" for i in two_models["b"][2]]
+
+
+def test_catalogue_items_new_to_a_feature_model_get_vectors_and_can_be_clicked_and_recommended(tmp_path):
+    from backend.serving.item_metadata import CatalogSnapshot, ItemMeta
+    from backend.serving.recommender import RecRequest, recommend
+    from backend.store.placements import PlacementConfig
+    from tests.serving.feature_model import catalogue, train_feature_bundle
+
+    reg = ModelRegistry(8 << 20)
+    live = reg.publish(1, 3, train_feature_bundle(tmp_path / "m"))
+    assert live.engine.features is not None and live.engine.index("new-shoe-0") is None
+    same = reg.add_catalogue_items(1, catalogue())
+    assert same is live                                              # nothing new: nothing changes
+    grown = reg.add_catalogue_items(1, catalogue(extra=3))
+    eng = grown.engine
+    assert reg.get(1) is grown and eng.n_items == live.engine.n_items + 3 and eng.trained_items == live.engine.n_items
+    assert grown.states is live.states and grown.neighbours.shape[0] == eng.n_items
+    assert (grown.neighbours[eng.index("new-shoe-0")] == -1).all()
+    # the trained items keep their scores; a session can click a new item
+    shoes = eng.indices(["shoe-1", "shoe-2", "shoe-3"])
+    state = eng.state_from_history(shoes)
+    old_items, old_scores = live.engine.top_k(state, 5)
+    trained_only = np.zeros(eng.n_items, np.uint8)
+    trained_only[:eng.trained_items] = 1
+    new_items, new_scores = eng.top_k(state, 5, available=trained_only)
+    np.testing.assert_array_equal(new_items, old_items)
+    np.testing.assert_allclose(new_scores, old_scores, rtol=1e-6)
+    assert eng.state_from_history(np.append(shoes, eng.index("new-shoe-1"))).shape == state.shape
+    # a shoe session: the new shoes rank above every hat
+    ranking = eng.top_k(state, eng.n_items)[0].tolist()
+    hats = [eng.index(f"hat-{k}") for k in range(12)]
+    assert all(ranking.index(eng.index(f"new-shoe-{k}")) < min(ranking.index(h) for h in hats) for k in range(3))
+    # and the recommender serves them (the catalogue has them, available)
+    items = {r["id"]: ItemMeta(r["id"], r["title"], None, None, r["price"], "EUR", r["category"], True,
+                               r["attributes"]) for r in catalogue(extra=3)}
+    snap = CatalogSnapshot(1, 2, items, list(items))
+    ans = recommend(RecRequest(1, "p", n=20, history=("shoe-1", "shoe-2", "shoe-3")), PlacementConfig("p"), grown,
+                    snap)
+    assert {"new-shoe-0", "new-shoe-1", "new-shoe-2"} <= set(ans.item_ids)
+    # an item that left the catalogue leaves the appended ones
+    assert reg.add_catalogue_items(1, catalogue(extra=1)).engine.n_items == live.engine.n_items + 1
+
+
+def test_a_model_without_item_features_is_left_as_it_is(two_models):
+    reg = ModelRegistry(8 << 20)
+    live = reg.publish(1, 1, two_models["a"][0])
+    assert reg.add_catalogue_items(1, [{"id": "brand-new", "category": "x"}]) is live
+    assert reg.add_catalogue_items(2, [{"id": "brand-new"}]) is None

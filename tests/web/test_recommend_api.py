@@ -131,7 +131,7 @@ def test_start_up_loads_the_catalogue_and_masks_of_live_models(client, shop):
     snap = svc.catalog._snapshots.get(shop.site_id)
     assert snap is not None and len(snap) == N
     model = svc.models.get(shop.site_id)
-    assert model.model_id in snap._masks
+    assert (model.model_id, model.engine.n_items) in snap._masks
 
 
 def test_recommendations_are_rate_limited_per_key(settings, shop, engine):
@@ -149,3 +149,27 @@ def test_recommendations_are_rate_limited_per_key(settings, shop, engine):
         assert limited.headers["access-control-allow-origin"] == ORIGIN
         assert ask(client, other, origin=None).status_code == 200
         assert "upnext_recommendations_rate_limited_total 4.0" in client.get("/metrics").text
+
+
+def test_an_item_put_after_training_is_recommended_and_clickable_at_once(engine, site, settings, tmp_path):
+    """A model with item features: the PUT's reply comes after this process reloaded the catalogue, whose new
+    item then has a vector from its features (issue 15)."""
+    from backend.store.items import clean_item, upsert_items
+    from tests.serving.feature_model import catalogue, train_feature_bundle
+
+    with engine.begin() as conn:
+        upsert_items(conn, site.site_id, [clean_item(r) for r in catalogue()])
+    publish_artifact(engine, site.site_id, train_feature_bundle(tmp_path / "fm"), model_dir=tmp_path / "models")
+    new = [{**r, "url": f"/p/{r['id']}"} for r in catalogue(extra=2)[-2:]]
+    with TestClient(create_app(settings)) as client:
+        history = "shoe-1,shoe-2,shoe-3"
+        before = ask(client, site, placement="next", history=history, n=30).json()
+        assert not any(it["id"].startswith("new-") for it in before["items"])
+        r = client.put("/v1/items", headers={"Authorization": f"Bearer {site.secret_key}"}, content=json.dumps(new))
+        assert r.status_code == 200
+        after = ask(client, site, placement="next", history=history, n=14).json()
+        ids = [it["id"] for it in after["items"]]
+        assert {"new-shoe-0", "new-shoe-1"} <= set(ids) and after["fallback"] is None
+        clicked = ask(client, site, placement="next", history=history + ",new-shoe-0", n=5).json()
+        assert clicked["fallback"] is None and all(it["id"].startswith(("shoe", "new-shoe")) for it in
+                                                   clicked["items"])

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from backend.store.importer import ImportFileError, import_items
-from backend.store.item_search import PAGE_SIZE, search_items
+from backend.item_features import price_deciles, readable_tokens
+from backend.store.item_search import PAGE_SIZE, search_items, site_prices
 from backend.store.items import set_available
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import error_page, page, redirect, site_or_404, site_url
@@ -44,9 +45,12 @@ async def _render(request: Request, site: dict, sites: list, *, report=None, imp
         page_no = 1
     rows, total = await run_in_threadpool(search_items, services(request).engine, site["id"], q,
                                           offset=(page_no - 1) * PAGE_SIZE)
+    edges = price_deciles({"price": p} for p in await run_in_threadpool(site_prices, services(request).engine,
+                                                                        site["id"]))
+    features = {r.id: readable_tokens(r._asdict(), edges) for r in rows}
     return page(request, "catalog.html", {
         "title": f"Catalogue of {site['name']}", "site": site, "sites": sites, "active": "catalog", "q": q,
-        "rows": rows, "total": total, "page_no": page_no, "pages": max(1, -(-total // PAGE_SIZE)),
+        "rows": rows, "features": features, "total": total, "page_no": page_no, "pages": max(1, -(-total // PAGE_SIZE)),
         "report": report, "report_rows": REPORT_ROWS, "import_error": import_error}, status=status)
 
 

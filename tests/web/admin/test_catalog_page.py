@@ -89,3 +89,15 @@ def test_copies_left_by_a_killed_import_are_removed_at_start_up_but_not_one_in_u
         fcntl.flock(held, fcntl.LOCK_EX)
         with TestClient(create_app(admin_settings)):
             assert not left.exists() and in_use.exists()
+
+
+def test_the_listing_shows_the_features_each_item_produces(admin, shop, engine):
+    lines = "\n".join(json.dumps(r) for r in [
+        {"id": "F-1", "title": "Trail Runner", "category": "Shoes > Running", "price": 80,
+         "attributes": {"brand": "Acme", "weight": 300}},
+        {"id": "F-2", "title": "Cap", "price": 5}])
+    assert _import(admin, shop, "f.jsonl", lines, fmt="jsonl").status_code == 200
+    html = admin.get(f"/admin/sites/{shop.site_id}/catalog").text
+    for token in ("cat:shoes", "cat:shoes&gt;running", "attr:brand=acme", "attr:weight#8", "title:trail",
+                  "title:runner", "price:9", "price:0", "title:cap"):
+        assert f"<code>{token}</code>" in html, token
