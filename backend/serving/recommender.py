@@ -252,7 +252,8 @@ def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item
     """(n_items,) uint8 mask of recommendable items (or None for all), what each filter removed (in order:
     availability, category, blocked items, then each rule), and the category codes of the model's items."""
     eng = model.engine
-    available, known, categories = snap.mask_for((model.model_id, eng.n_items), eng.item_ids)
+    key = (model.model_id, eng.n_items)        # one model's items; more once new items get feature vectors
+    available, known, categories = snap.mask_for(key, eng.item_ids)
     mask = available if cfg.only_available else known
     removed = {"unavailable": int(len(mask) - mask.sum())} if cfg.only_available else {}
     if cfg.same_category and item:
@@ -260,20 +261,20 @@ def _allowed(cfg: PlacementConfig, model: LiveModel, snap: CatalogSnapshot, item
         idx = eng.index(item)
         code = categories[idx] if idx is not None else -1
         if code < 0 and meta is not None and meta.category:
-            code = snap.category_code((model.model_id, eng.n_items), meta.category)
+            code = snap.category_code(key, meta.category)
         if code >= 0:
             same = mask & (categories == code)
             removed["other_category"] = int(mask.sum() - same.sum())
             mask = same.astype(np.uint8)
     if cfg.blocked:
-        blocked = blocked_mask(snap, model.model_id, cfg.blocked, eng.index)
+        blocked = blocked_mask(snap, key, cfg.blocked, eng.index)
         before = int(mask.sum())
         mask = mask.copy()
         mask[blocked] = 0
         removed["blocked"] = before - int(mask.sum())
     page_price = _page_price(snap, item)
     for k, rule in enumerate(cfg.rules, 1):
-        keep = rule_mask(rule, snap, model.model_id, eng.item_ids, categories, page_price)
+        keep = rule_mask(rule, snap, key, eng.item_ids, categories, page_price)
         if keep is None:
             continue
         before = int(mask.sum())

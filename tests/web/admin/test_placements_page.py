@@ -127,11 +127,11 @@ def test_the_preview_lists_what_the_controls_did(admin, shop, engine, svc):
     svc.catalog.refresh()
     base = f"/admin/sites/{shop.site_id}"
     admin.post(base + "/placements", data={**FORM, "csrf": admin.csrf, "algorithm": "popular", "n": "4",
-                                           "blocked": "SKU-11", "rules": "price <= 1.2x", "pinned": "SKU-0 @ 1"})
-    html = admin.get(base + "/placements/next?item=SKU-5").text      # price 15: at most 18
+                                           "blocked": "SKU-4", "rules": "price <= 1.0x", "pinned": "SKU-0 @ 1"})
+    html = admin.get(base + "/placements/next?item=SKU-5").text      # price 15: at most 15 (the content answer holds its neighbours by price)
     table = html.split("data-preview-steps")[1].split("</table>")[0]
-    assert '<td><code>SKU-11</code> Item 11</td><td>removed</td><td>blocked</td>' in table
-    assert "<td>removed</td><td>rule 1: price &lt;= 1.2x</td>" in table
+    assert '<td><code>SKU-4</code> Item 4</td><td>removed</td><td>blocked</td>' in table
+    assert "<td>removed</td><td>rule 1: price &lt;= 1x</td>" in table
     pinned = table.split('<tr data-step="pinned">')[1].split("</tr>")[0]
     assert pinned.startswith("<td><code>SKU-0</code> Item 0</td><td>pinned</td><td>pinned</td>")
     assert pinned.endswith(" → 1</td>")
