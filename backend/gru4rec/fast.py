@@ -69,11 +69,20 @@ class FastStep:
         self.row_slot = np.full(N, -1, np.int32)            # scratch of the row-wise update
         self.dense_names = [k for k in weights.arrays() if not is_sparse(k, mode)]
         self.row_weight = 1.0 / B                           # the step optimises sum(row losses) / batch_size
+        if params.served_training:                          # scratch of the served-setting options
+            self.seen_cols = np.zeros((B, C), np.uint8)
+            self.repeat = np.zeros(B, np.uint8)
+            self.row_weights = np.zeros(B, f)
+            self.stamp = np.full(N, -1, np.int64)
+            self.token = 0
         self.record_gradients = False
         self.grads: dict[str, np.ndarray] = {}
 
-    def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden) -> float:
-        """One step (same arguments as ReferenceStep); returns the sum of the M row losses."""
+    def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden, seen=None) -> float:
+        """One step (same arguments as ReferenceStep); returns the sum of the M row losses. ``seen`` (with
+        params.served_training): (items, pair_start, pair_event) of the step's pairs, the session's seen items
+        being items[pair_start:pair_event + 1]: their columns leave the row's negatives (mask_seen) and a pair
+        whose target is one of them weighs repeat_weight."""
         ops, p, w = self.ops, self.params, self.w
         M, S = len(in_items), len(samples)
         C = M + S
@@ -106,7 +115,9 @@ class FastStep:
         scores = self.scores[:M * C].reshape(M, C)
         dscores = self.dscores[:M * C].reshape(M, C)
         np.matmul(x, WyY.T, out=scores)
-        if p.loss == "cross-entropy":
+        if seen is not None:
+            loss = self._served_loss(seen, Y, scores, log_q, dscores, M, C)
+        elif p.loss == "cross-entropy":
             loss = ops.sampled_xe_loss_grad(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, self.row_weight,
                                             dscores, self.dby[:C])
         else:
@@ -161,6 +172,22 @@ class FastStep:
         for name in self.dense_names:
             ops.adagrad_momentum_dense(arrays[name], acc[name], vel[name], self._grad(name), lr, mom)
         return float(loss)
+
+    def _served_loss(self, seen, Y, scores, log_q, dscores, M: int, C: int) -> float:
+        """The sampled loss with the served-setting options (params.repeat_weight, params.mask_seen)."""
+        ops, p = self.ops, self.params
+        items, pair_start, pair_event = seen
+        cols, repeat = self.seen_cols[:M, :C], self.repeat[:M]
+        self.token = ops.seen_mask(items, pair_start, pair_event, Y, cols, repeat, self.stamp, self.token)
+        if not p.mask_seen:
+            cols[...] = 0
+        weights = self.row_weights[:M]
+        weights[...] = np.where(repeat != 0, np.float32(p.repeat_weight), np.float32(1.0)) * np.float32(self.row_weight)
+        if p.loss == "cross-entropy":
+            return ops.sampled_xe_loss_grad_masked(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, weights, cols,
+                                                   dscores, self.dby[:C])
+        return ops.sampled_bprmax_loss_grad_masked(scores, self.byY[:C], p.bpreg, p.elu_alpha, weights, cols,
+                                                   dscores, self.dby[:C])
 
     def _record(self, sparse) -> None:
         """Dense copies of this step's gradients (tests compare them with the reference's)."""
