@@ -37,6 +37,7 @@ from backend.retraining.holdout import restrict_to_items, select_sessions  # noq
 from backend.gru4rec.params import parse_params  # noqa: E402
 from backend.gru4rec.ranking_metrics import both_protocols, conservative_ranks, served_ranks  # noqa: E402
 from backend.gru4rec.trainer import train  # noqa: E402
+from backend.training import train_bundle  # noqa: E402
 
 SHARED = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data"))
 DATASETS = {      # name: (train file, test file, first target, GRU4Rec preset)
@@ -53,7 +54,8 @@ BLEND_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
 VALIDATION_SHARE = 0.1
 
 
-def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, rows: list[dict]) -> None:
+def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, rows: list[dict],
+        save_dir: Path | None = None) -> None:
     train_file, test_file, first_target, preset = DATASETS[dataset]
     if not (SHARED / train_file).exists():
         print(f"{dataset}: skipped, dataset not available: {SHARED / train_file}", flush=True)
@@ -74,10 +76,16 @@ def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, r
         else:
             text = ",".join(p for p in (preset, VARIANTS[model], f"n_epochs={epochs}" if epochs else "") if p)
             params = parse_params(text)
-            result = train(data, params)
-            metrics = evaluate_gru4rec_both(result.weights, test, first_target=first_target)
+            if save_dir:              # a bundle (GRU4Rec + item-kNN + popular) `upnext simulate --model` takes
+                summary = train_bundle(data, params, save_dir / f"{dataset}-{model}", source=dataset, test=test,
+                                       first_target=first_target)
+                metrics, eps = summary["metrics"], summary["training"]["events_per_second"]
+            else:
+                result = train(data, params)
+                metrics = evaluate_gru4rec_both(result.weights, test, first_target=first_target)
+                eps = result.events_per_second
             label = f"gru4rec {text}"
-            extra = f", {result.events_per_second:,.0f} events/s"
+            extra = f", {eps:,.0f} events/s"
         row = {"dataset": dataset, "model": label, "seconds": round(time.perf_counter() - t0, 1), **metrics}
         rows.append(row)
         s = metrics["served"]
@@ -151,6 +159,8 @@ def main() -> None:
                     help=f"comma-separated, from {', '.join((*BASELINES, *VARIANTS, 'blend'))}")
     ap.add_argument("--epochs", type=int, help="override the presets' epochs (the same for every variant)")
     ap.add_argument("--json-out", type=Path, help="also write all rows as JSON here (after each row)")
+    ap.add_argument("--save-dir", type=Path, help="keep each GRU4Rec variant as a bundle here (DATASET-VARIANT/), "
+                                                  "for `upnext simulate --paired --model DIR`")
     args = ap.parse_args()
     datasets, models = args.datasets.split(","), args.models.split(",")
     bad = [d for d in datasets if d not in DATASETS] + [m for m in models
@@ -160,7 +170,7 @@ def main() -> None:
     print(f"# {' '.join([Path(sys.executable).name, *sys.argv])}  (ties: conservative; full ranking)", flush=True)
     rows: list[dict] = []
     for d in datasets:
-        run(d, models, args.epochs, args.json_out, rows)
+        run(d, models, args.epochs, args.json_out, rows, args.save_dir)
     print("\n| dataset | model | standard R@20 | standard MRR@20 | served R@20 | served MRR@20 | clicks/1000 "
           "(served R@20 x 1000) |\n|---|---|---|---|---|---|---|")
     for r in rows:
