@@ -55,7 +55,7 @@ VALIDATION_SHARE = 0.1
 
 
 def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, rows: list[dict],
-        save_dir: Path | None = None) -> None:
+        save_dir: Path | None = None, max_steps: int | None = None) -> None:
     train_file, test_file, first_target, preset = DATASETS[dataset]
     if not (SHARED / train_file).exists():
         print(f"{dataset}: skipped, dataset not available: {SHARED / train_file}", flush=True)
@@ -76,12 +76,14 @@ def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, r
         else:
             text = ",".join(p for p in (preset, VARIANTS[model], f"n_epochs={epochs}" if epochs else "") if p)
             params = parse_params(text)
+            if max_steps:
+                text += f" (first {max_steps} steps of each epoch)"
             if save_dir:              # a bundle (GRU4Rec + item-kNN + popular) `upnext simulate --model` takes
                 summary = train_bundle(data, params, save_dir / f"{dataset}-{model}", source=dataset, test=test,
-                                       first_target=first_target)
+                                       first_target=first_target, max_steps=max_steps)
                 metrics, eps = summary["metrics"], summary["training"]["events_per_second"]
             else:
-                result = train(data, params)
+                result = train(data, params, max_steps=max_steps)
                 metrics = evaluate_gru4rec_both(result.weights, test, first_target=first_target)
                 eps = result.events_per_second
             label = f"gru4rec {text}"
@@ -158,6 +160,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS),
                     help=f"comma-separated, from {', '.join((*BASELINES, *VARIANTS, 'blend'))}")
     ap.add_argument("--epochs", type=int, help="override the presets' epochs (the same for every variant)")
+    ap.add_argument("--max-steps", type=int, help="stop each epoch after this many mini-batches (the oldest "
+                                                   "sessions only; a quick comparison, the same for every variant)")
     ap.add_argument("--json-out", type=Path, help="also write all rows as JSON here (after each row)")
     ap.add_argument("--save-dir", type=Path, help="keep each GRU4Rec variant as a bundle here (DATASET-VARIANT/), "
                                                   "for `upnext simulate --paired --model DIR`")
@@ -170,7 +174,7 @@ def main() -> None:
     print(f"# {' '.join([Path(sys.executable).name, *sys.argv])}  (ties: conservative; full ranking)", flush=True)
     rows: list[dict] = []
     for d in datasets:
-        run(d, models, args.epochs, args.json_out, rows, args.save_dir)
+        run(d, models, args.epochs, args.json_out, rows, args.save_dir, args.max_steps)
     print("\n| dataset | model | standard R@20 | standard MRR@20 | served R@20 | served MRR@20 | clicks/1000 "
           "(served R@20 x 1000) |\n|---|---|---|---|---|---|---|")
     for r in rows:
