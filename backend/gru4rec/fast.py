@@ -69,10 +69,8 @@ class FastStep:
         self.row_slot = np.full(N, -1, np.int32)            # scratch of the row-wise update
         self.dense_names = [k for k in weights.arrays() if not is_sparse(k, mode)]
         self.row_weight = 1.0 / B                           # the step optimises sum(row losses) / batch_size
-        if params.served_training:                          # scratch of the served-setting options
+        if params.served_training:                          # scratch of mask_seen
             self.seen_cols = np.zeros((B, C), np.uint8)
-            self.repeat = np.zeros(B, np.uint8)
-            self.row_weights = np.zeros(B, f)
             self.stamp = np.full(N, -1, np.int64)
             self.token = 0
         self.record_gradients = False
@@ -81,8 +79,7 @@ class FastStep:
     def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden, seen=None) -> float:
         """One step (same arguments as ReferenceStep); returns the sum of the M row losses. ``seen`` (with
         params.served_training): (items, pair_start, pair_event) of the step's pairs, the session's seen items
-        being items[pair_start:pair_event + 1]: their columns leave the row's negatives (mask_seen) and a pair
-        whose target is one of them weighs repeat_weight."""
+        being items[pair_start:pair_event + 1]: their columns leave the row's negatives (mask_seen)."""
         ops, p, w = self.ops, self.params, self.w
         M, S = len(in_items), len(samples)
         C = M + S
@@ -174,20 +171,16 @@ class FastStep:
         return float(loss)
 
     def _served_loss(self, seen, Y, scores, log_q, dscores, M: int, C: int) -> float:
-        """The sampled loss with the served-setting options (params.repeat_weight, params.mask_seen)."""
+        """The sampled loss with the session's seen items left out of each row's negatives (mask_seen)."""
         ops, p = self.ops, self.params
         items, pair_start, pair_event = seen
-        cols, repeat = self.seen_cols[:M, :C], self.repeat[:M]
-        self.token = ops.seen_mask(items, pair_start, pair_event, Y, cols, repeat, self.stamp, self.token)
-        if not p.mask_seen:
-            cols[...] = 0
-        weights = self.row_weights[:M]
-        weights[...] = np.where(repeat != 0, np.float32(p.repeat_weight), np.float32(1.0)) * np.float32(self.row_weight)
+        cols = self.seen_cols[:M, :C]
+        self.token = ops.seen_mask(items, pair_start, pair_event, Y, cols, self.stamp, self.token)
         if p.loss == "cross-entropy":
-            return ops.sampled_xe_loss_grad_masked(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, weights, cols,
-                                                   dscores, self.dby[:C])
-        return ops.sampled_bprmax_loss_grad_masked(scores, self.byY[:C], p.bpreg, p.elu_alpha, weights, cols,
-                                                   dscores, self.dby[:C])
+            return ops.sampled_xe_loss_grad_masked(scores, self.byY[:C], log_q, p.logq, p.elu_alpha,
+                                                   self.row_weight, cols, dscores, self.dby[:C])
+        return ops.sampled_bprmax_loss_grad_masked(scores, self.byY[:C], p.bpreg, p.elu_alpha, self.row_weight,
+                                                   cols, dscores, self.dby[:C])
 
     def _record(self, sparse) -> None:
         """Dense copies of this step's gradients (tests compare them with the reference's)."""

@@ -39,9 +39,7 @@ class Hyperparameters:
     n_epochs: int = 10
     sample_store_size: int = 10_000_000  # ids drawn ahead; regenerated when used up
     seed: int = 42
-    # trained for the served setting (a placement never shows the session's seen items); CPU training only:
-    repeat_weight: float = 1.0           # weight of a pair whose target the session has already seen (0 = skip)
-    mask_seen: bool = False              # the session's seen items are never a pair's negatives
+    mask_seen: bool = False              # served setting: the session's seen items are never a pair's negatives
     _explicit: frozenset = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -69,12 +67,11 @@ class Hyperparameters:
         check(self.n_epochs >= 1, "n_epochs", ">= 1", self.n_epochs)
         check(self.sample_store_size >= max(self.n_sample, 1), "sample_store_size", ">= n_sample",
               self.sample_store_size)
-        check(0.0 <= self.repeat_weight <= 1.0, "repeat_weight", "in [0, 1]", self.repeat_weight)
 
     @property
     def served_training(self) -> bool:
-        """Whether an option of training for the served setting is on (repeat_weight < 1 or mask_seen)."""
-        return self.repeat_weight != 1.0 or self.mask_seen
+        """Whether the option of training for the served setting (mask_seen; CPU training only) is on."""
+        return self.mask_seen
 
     @property
     def embedding_mode(self) -> str:
@@ -95,7 +92,7 @@ class Hyperparameters:
         out["layers"] = list(self.layers)
         out["final_act"] = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
         if not self.served_training:          # off: the record reads as it did before the options existed
-            del out["repeat_weight"], out["mask_seen"]
+            del out["mask_seen"]
         return out
 
     def replace(self, **changes: Any) -> "Hyperparameters":

@@ -43,7 +43,7 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
         raise UpnextError("no training session has two or more events: nothing to learn from")
     if params.served_training:
         if impl != "fast" or device == "cuda":
-            raise UpnextError("repeat_weight and mask_seen (training for the served setting) are implemented in "
+            raise UpnextError("mask_seen (training for the served setting) is implemented in "
                               "the fast CPU step only: use --device cpu (or auto) and --impl fast")
         device = "cpu"          # "auto" included: the GPU path does not have them
     device = resolve_device(device, impl)

@@ -286,10 +286,10 @@ def gru_backward_reset(d_rh, h, r, da):
             da[i, k] = d_rh[i, k] * h[i, k] * rk * (_ONE - rk)
 
 
-# --- the served-setting training options: twins of training_reference's ``*_masked`` and ``seen_mask`` --------
+# --- the served-setting training option (mask_seen): twins of training_reference's ``*_masked`` and ``seen_mask`` --------
 
 @_jit
-def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weights, mask, dscores, dbias):
+def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weight, mask, dscores, dbias):
     M, C = raw.shape
     alpha = np.float32(elu_alpha)
     lq = np.float32(logq)
@@ -297,8 +297,8 @@ def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weights, ma
     dact = np.empty(C, np.float32)
     dbias[:] = _ZERO
     total = 0.0
+    w_row = np.float32(row_weight)
     for i in range(M):
-        w_row = np.float32(row_weights[i])
         g = dscores[i]
         m = mask[i]
         _activate_row(raw[i], by, alpha, r, dact)
@@ -315,8 +315,7 @@ def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weights, ma
             g[j] = e
             z += e
         p_pos = g[i] / z
-        if w_row != _ZERO:
-            total += -np.log(p_pos + EPS_LOG)
+        total += -np.log(p_pos + EPS_LOG)
         c = np.float32(p_pos / (p_pos + EPS_LOG))
         scale = c * w_row / z
         g[i] -= z
@@ -328,7 +327,7 @@ def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weights, ma
 
 
 @_jit
-def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weights, mask, dscores, dbias):
+def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weight, mask, dscores, dbias):
     M, C = raw.shape
     alpha = np.float32(elu_alpha)
     reg = np.float32(bpreg)
@@ -337,8 +336,8 @@ def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weights, mask
     sig_buf = np.empty(C, np.float32)
     dbias[:] = _ZERO
     total = 0.0
+    w_row = np.float32(row_weight)
     for i in range(M):
-        w_row = np.float32(row_weights[i])
         g = dscores[i]
         m = mask[i]
         _activate_row(raw[i], by, alpha, r, dact)
@@ -368,8 +367,7 @@ def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weights, mask
             b_sum += e * rj * rj
         A = a_sum / z
         B = b_sum / z
-        if w_row != _ZERO:
-            total += -np.log(A + EPS_LOG) + reg * B
+        total += -np.log(A + EPS_LOG) + reg * B
         inv_a = np.float32(1.0 / (A + EPS_LOG))
         inv_z = _ONE / z
         g_pos = _ZERO
@@ -386,7 +384,7 @@ def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weights, mask
 
 
 @_jit
-def seen_mask(items, pair_start, pair_event, Y, mask, repeat, stamp, token):
+def seen_mask(items, pair_start, pair_event, Y, mask, stamp, token):
     """training_reference.seen_mask; ``stamp`` (n_items,) int64 scratch holding values < ``token`` on entry.
     Returns the next free token."""
     M = len(pair_start)
@@ -397,5 +395,4 @@ def seen_mask(items, pair_start, pair_event, Y, mask, repeat, stamp, token):
             stamp[items[q]] = token
         for c in range(C):
             mask[r, c] = 1 if (c != r and stamp[Y[c]] == token) else 0
-        repeat[r] = 1 if stamp[items[pair_event[r] + 1]] == token else 0
     return token

@@ -173,12 +173,11 @@ def gru_backward_reset(d_rh, h, r, da) -> None:
     da[:, :H] = d_rh * h * r * (1.0 - r)
 
 
-# --- the served-setting training options (params.repeat_weight, params.mask_seen); CPU only -------------------
-# The same losses with a weight per row (``row_weights`` (M,), replacing the one ``row_weight``) and a mask of
-# columns left out of each row's negatives (``mask`` (M, C) uint8, 1 = left out; row i's own target column i is
-# never left out). They return the sum of the losses of the rows whose weight is not 0.
+# --- the served-setting training option (params.mask_seen); CPU only --------------------------------------------
+# The same losses with a mask of columns left out of each row's negatives (``mask`` (M, C) uint8, 1 = left out;
+# row i's own target column i is never left out).
 
-def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weights, mask, dscores, dbias) -> float:
+def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weight, mask, dscores, dbias) -> float:
     """``sampled_xe_loss_grad`` where row i's softmax runs over the columns j with mask[i, j] == 0 (and i)."""
     M, C = raw.shape
     diag = np.zeros((M, C), dtype=bool)
@@ -195,13 +194,13 @@ def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weights, ma
     c = p_pos / (p_pos + EPS_LOG)
     g = p * c[:, None]
     g[np.arange(M), np.arange(M)] -= c
-    g = g * dact * np.asarray(row_weights, np.float64)[:, None]
+    g = g * dact * row_weight
     dscores[...] = g
     dbias[...] = g.sum(axis=0)
-    return float(losses[np.asarray(row_weights) != 0].sum())
+    return float(losses.sum())
 
 
-def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weights, mask, dscores, dbias) -> float:
+def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weight, mask, dscores, dbias) -> float:
     """``sampled_bprmax_loss_grad`` where row i's negatives are the columns j != i with mask[i, j] == 0; a row
     with no negative left has loss and gradient 0."""
     M, C = raw.shape
@@ -225,20 +224,18 @@ def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weights, mask
     g = np.where(neg, g, 0.0)
     g_pos = -(sm * sig * (1.0 - sig)).sum(axis=1) / (A[:, 0] + EPS_LOG)
     g[diag] = np.where(has, g_pos, 0.0)
-    g = g * dact * np.asarray(row_weights, np.float64)[:, None]
+    g = g * dact * row_weight
     dscores[...] = g
     dbias[...] = g.sum(axis=0)
-    return float(losses[np.asarray(row_weights) != 0].sum())
+    return float(losses.sum())
 
 
-def seen_mask(items, pair_start, pair_event, Y, mask, repeat, stamp, token) -> int:
+def seen_mask(items, pair_start, pair_event, Y, mask, stamp, token) -> int:
     """For the step's rows (pairs) r: the session's items so far are ``items[pair_start[r]:pair_event[r] + 1]``
-    (the input item last). mask[r, c] = 1 where column c's item Y[c] is one of them (c != r); repeat[r] = 1
-    where row r's target (``items[pair_event[r] + 1]``) is one of them. ``stamp`` and ``token``: the Numba
-    twin's scratch (unused here); returns token + M as the twin does."""
+    (the input item last). mask[r, c] = 1 where column c's item Y[c] is one of them (c != r). ``stamp`` and
+    ``token``: the Numba twin's scratch (unused here); returns token + M as the twin does."""
     M = len(pair_start)
     for r in range(M):
         seen = set(items[pair_start[r]:pair_event[r] + 1].tolist())
         mask[r] = [1 if (c != r and int(Y[c]) in seen) else 0 for c in range(mask.shape[1])]
-        repeat[r] = 1 if int(items[pair_event[r] + 1]) in seen else 0
     return token + M

@@ -149,10 +149,10 @@ def test_torch_reference_losses_match_naive_formulas(logq, alpha):
         assert float(bprmax_loss(r, bpreg).sum()) == pytest.approx(naive_bprmax(raw, by, bpreg, alpha), rel=1e-5)
 
 
-# --- the served-setting options: per-row weights and columns left out of a row's negatives ---
+# --- the served-setting option mask_seen: columns left out of a row's negatives ---
 
-def naive_masked(kind, raw, by, log_q, logq_or_bpreg, alpha, weights, mask):
-    """sum_i w_i L_i with row i's columns j (mask[i, j] == 1, j != i) dropped from the row, loop by loop."""
+def naive_masked(kind, raw, by, log_q, logq_or_bpreg, alpha, weight, mask):
+    """weight * sum_i L_i with row i's columns j (mask[i, j] == 1, j != i) dropped from the row, loop by loop."""
     M, C = raw.shape
     total = 0.0
     for i in range(M):
@@ -169,7 +169,7 @@ def naive_masked(kind, raw, by, log_q, logq_or_bpreg, alpha, weights, mask):
             s = {j: math.exp(r[j]) / denom for j in others}
             loss = (-math.log(sum(s[j] / (1 + math.exp(-(r[i] - r[j]))) for j in others) + 1e-24)
                     + logq_or_bpreg * sum(s[j] * r[j] ** 2 for j in others))
-        total += float(weights[i]) * loss
+        total += weight * loss
     return total
 
 
@@ -186,11 +186,11 @@ def _masked_fn(ops, kind):
     return ops.sampled_xe_loss_grad_masked if kind == "xe" else ops.sampled_bprmax_loss_grad_masked
 
 
-def _run_masked(ops, kind, raw, by, log_q, coef, alpha, weights, mask):
+def _run_masked(ops, kind, raw, by, log_q, coef, alpha, weight, mask):
     M, C = raw.shape
     ds, db = np.zeros((M, C), np.float32), np.zeros(C, np.float32)
     args = (log_q, coef) if kind == "xe" else (coef,)
-    loss = _masked_fn(ops, kind)(raw, by, *args, alpha, weights, mask, ds, db)
+    loss = _masked_fn(ops, kind)(raw, by, *args, alpha, weight, mask, ds, db)
     return loss, ds, db
 
 
@@ -199,27 +199,22 @@ def _run_masked(ops, kind, raw, by, log_q, coef, alpha, weights, mask):
 def test_masked_losses_match_naive_formulas(ops, kind, coef, alpha):
     raw, by, log_q = _block(7, M=5, S=4, scale=1.0)
     M, C = raw.shape
-    weights = np.array([0.25, 0.0, 0.2, 0.1, 0.2], np.float32)
     mask = _mask(8, M, C)
     mask[3, :] = 1                                 # row 3: no negative left (BPR-max: no loss)
-    loss, ds, db = _run_masked(ops, kind, raw, by, log_q, coef, alpha, weights, mask)
-    ones = np.ones(M)
-    assert loss == pytest.approx(naive_masked(kind, raw, by, log_q, coef, alpha, ones * (weights != 0), mask),
-                                 rel=1e-5)
-    fd = _finite_differences(lambda x: naive_masked(kind, x, by, log_q, coef, alpha, weights, mask), raw)
+    loss, ds, db = _run_masked(ops, kind, raw, by, log_q, coef, alpha, 1.0 / M, mask)
+    assert loss == pytest.approx(naive_masked(kind, raw, by, log_q, coef, alpha, 1.0, mask), rel=1e-5)
+    fd = _finite_differences(lambda x: naive_masked(kind, x, by, log_q, coef, alpha, 1.0 / M, mask), raw)
     np.testing.assert_allclose(ds, fd, rtol=2e-3, atol=2e-6)
     np.testing.assert_allclose(db, ds.sum(axis=0), rtol=1e-5, atol=1e-6)
-    assert not ds[1].any()                          # a row of weight 0 (a skipped repeat) teaches nothing
     off = (mask == 1) & ~np.eye(M, C, dtype=bool)
     assert not ds[off].any()                        # a left-out column gets no gradient from its row
 
 
 @pytest.mark.parametrize("kind,coef,alpha", MASKED_CASES)
-def test_masked_losses_without_mask_and_weights_are_the_plain_ones(kind, coef, alpha):
+def test_masked_losses_without_mask_are_the_plain_ones(kind, coef, alpha):
     raw, by, log_q = _block(9, M=6, S=7)
     M, C = raw.shape
-    loss, ds, db = _run_masked(ops_cpu, kind, raw, by, log_q, coef, alpha, np.full(M, 1.0 / M, np.float32),
-                               np.zeros((M, C), np.uint8))
+    loss, ds, db = _run_masked(ops_cpu, kind, raw, by, log_q, coef, alpha, 1.0 / M, np.zeros((M, C), np.uint8))
     plain = ops_cpu.sampled_xe_loss_grad if kind == "xe" else ops_cpu.sampled_bprmax_loss_grad
     l0, ds0, db0 = _run(plain, raw, by, *((log_q, coef) if kind == "xe" else (coef,)), alpha)
     assert loss == pytest.approx(l0, rel=1e-6)
@@ -234,13 +229,11 @@ def test_seen_mask_numba_matches_numpy():
     Y = np.concatenate([items[pair_event + 1], rng.integers(0, 12, 9)]).astype(np.int64)
     out = {}
     for name, ops in (("numpy", ops_reference), ("numba", ops_cpu)):
-        mask, repeat = np.zeros((6, len(Y)), np.uint8), np.zeros(6, np.uint8)
-        token = ops.seen_mask(items, pair_start, pair_event, Y, mask, repeat, np.full(12, -1, np.int64), 0)
-        out[name] = (mask, repeat, token)
+        mask = np.zeros((6, len(Y)), np.uint8)
+        token = ops.seen_mask(items, pair_start, pair_event, Y, mask, np.full(12, -1, np.int64), 0)
+        out[name] = (mask, token)
     np.testing.assert_array_equal(out["numpy"][0], out["numba"][0])
-    np.testing.assert_array_equal(out["numpy"][1], out["numba"][1])
-    assert out["numba"][2] == 6 and out["numpy"][0].any() and out["numpy"][1].any()
+    assert out["numba"][1] == 6 and out["numpy"][0].any()
     for r in range(6):
         seen = set(items[pair_start[r]:pair_event[r] + 1].tolist())
-        assert out["numba"][1][r] == (items[pair_event[r] + 1] in seen)
-        assert out["numba"][0][r, r] == 0
+        assert out["numba"][0][r].tolist() == [int(c != r and Y[c] in seen) for c in range(len(Y))]

@@ -1,10 +1,9 @@
-"""The served-setting training options (repeat_weight, mask_seen) through the real CPU training loop; the GPU
-and reference paths refuse them. The loss kernels themselves are checked in test_losses.py."""
+"""The served-setting training option mask_seen through the real CPU training loop; the GPU and reference
+paths refuse it. The loss kernels themselves are checked in test_losses.py."""
 import numpy as np
 import pytest
 
 from backend.errors import UpnextError
-from backend.gru4rec.loop import plan_training
 from backend.gru4rec.params import parse_params
 from backend.gru4rec.trainer import train
 from backend.session_data import SessionData
@@ -29,19 +28,6 @@ def _weights(params, data, **kw):
 
 
 @pytest.mark.parametrize("loss", ["cross-entropy", "bpr-max"])
-def test_pairs_whose_target_repeats_teach_nothing_with_repeat_weight_0(loss):
-    only_repeats = SessionData.from_sessions([[i % 30] * 4 for i in range(40)],
-                                             item_ids=np.array([str(i) for i in range(30)], dtype=object))
-    params = parse_params(f"{BASE},loss={loss},repeat_weight=0")
-    start = plan_training(only_repeats, params, None).weights.arrays()
-    trained = _weights(f"{BASE},loss={loss},repeat_weight=0", only_repeats)
-    for name, w in trained.items():
-        np.testing.assert_array_equal(w, start[name], err_msg=name)
-    half = _weights(f"{BASE},loss={loss},repeat_weight=0.5", only_repeats)
-    assert any(not np.array_equal(half[k], start[k]) for k in start)
-
-
-@pytest.mark.parametrize("loss", ["cross-entropy", "bpr-max"])
 def test_mask_seen_changes_training_only_where_sessions_have_seen_items_among_the_columns(loss):
     distinct = _sessions(1, 60, repeats=False)
     # one slot, no sampled negatives: a row's only column is its own target, never masked
@@ -56,9 +42,8 @@ def test_mask_seen_changes_training_only_where_sessions_have_seen_items_among_th
 
 def test_the_gpu_and_reference_paths_refuse_the_options_and_auto_trains_on_the_cpu():
     data = _sessions(3, 20, repeats=True)
-    for option in ("mask_seen=true", "repeat_weight=0.3"):
-        with pytest.raises(UpnextError, match="fast CPU step only"):
-            train(data, parse_params(f"{BASE},{option}"), device="cuda")
-        with pytest.raises(UpnextError, match="fast CPU step only"):
-            train(data, parse_params(f"{BASE},{option}"), impl="reference")
+    with pytest.raises(UpnextError, match="fast CPU step only"):
+        train(data, parse_params(f"{BASE},mask_seen=true"), device="cuda")
+    with pytest.raises(UpnextError, match="fast CPU step only"):
+        train(data, parse_params(f"{BASE},mask_seen=true"), impl="reference")
     assert train(data, parse_params(f"{BASE},mask_seen=true"), device="auto", threads=1).device == "cpu"
