@@ -1,18 +1,20 @@
-"""Served-setting table (issue 14): popularity, item-kNN, V-SKNN and GRU4Rec (its preset, and trained for the
-served setting with mask_seen) and a GRU4Rec + item-kNN blend, each with the standard protocol's Recall@20 / MRR@20 and the
-served setting's (the page's item and the session's earlier items left out, a target among them a miss: served
-Recall@20 x 1000 = the paired simulator's clicks per 1,000 requests). Each row prints as it finishes.
+"""Served-setting table (issue 14): popularity, item-kNN, V-SKNN, GRU4Rec (its preset, and trained for the
+served setting with mask_seen) and a GRU4Rec + item-kNN blend, each with the standard protocol's Recall@20 /
+MRR@20 and the served setting's (the page's item and the session's earlier items left out, a target among them a
+miss: served Recall@20 x 1000 = the paired simulator's clicks per 1,000 requests). Each row prints as it finishes.
 
     .venv/bin/python tests/bench/bench_served.py [--datasets diginetica-srgnn,yoochoose1_64-srgnn]
         [--models popular,itemknn,vsknn,preset,mask,blend] [--epochs N] [--max-steps N] [--json-out rows.json]
+        [--save-dir DIR]
 
-GRU4Rec variants: ``preset`` (the dataset's published preset) and ``mask`` (+ mask_seen=true). (Skipping the
-training pairs whose target repeats a seen item was measured here too, worse on both datasets, and dropped.) ``blend``: GRU4Rec (preset) blended with
-item-kNN, score = softmax(GRU4Rec scores) + w * (item-kNN similarities / their row sum), w chosen for the best
-served Recall@20 on a validation split (the newest 10% of the training sessions; GRU4Rec and item-kNN fitted on
-the older 90% for it), then both refitted on all the training sessions and scored on the test set with that w. Every variant trains with the same seed and
-epochs. The whole table takes hours on 2 busy cores (10 epochs per variant); --epochs N for a quicker
-comparison (the same N for every variant). Without the datasets it says so and skips them.
+GRU4Rec variants: ``preset`` (the dataset's published preset) and ``mask`` (+ mask_seen=true); skipping the
+training pairs whose target repeats a seen item was measured too, worse on both datasets, and dropped.
+``blend``: GRU4Rec (preset) blended with item-kNN, score = softmax(GRU4Rec scores) + w * (item-kNN similarities
+of the last item / their sum), w chosen for the best served Recall@20 on a validation split (the newest 10% of the
+training sessions; GRU4Rec and item-kNN fitted on the older 90% for it), then both refitted on all the training
+sessions and scored on the test set with that w. Every variant trains with the same seed and epochs. The whole
+table takes hours on 2 busy cores (10 epochs per variant); --epochs / --max-steps for a quicker comparison (the
+same for every variant). Without the datasets it says so and skips them.
 """
 from __future__ import annotations
 
