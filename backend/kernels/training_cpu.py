@@ -286,7 +286,7 @@ def gru_backward_reset(d_rh, h, r, da):
             da[i, k] = d_rh[i, k] * h[i, k] * rk * (_ONE - rk)
 
 
-# --- the served-setting training option (mask_seen): twins of training_reference's ``*_masked`` and ``seen_mask`` --------
+# --- the served-setting training option (mask_seen): twins of training_reference's ``*_masked`` and ``seen_mask``
 
 @_jit
 def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weight, mask, dscores, dbias):

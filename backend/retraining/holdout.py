@@ -4,8 +4,8 @@ Every training run holds out the sessions that started in the last 24 hours of t
 held-out day"), trains on the sessions before, and scores the new GRU4Rec model, popularity and item-kNN (all
 fitted on the same training sessions) on that day with the evaluation protocol of spec §6 (Recall@N, MRR@N,
 full ranking, conservative ties) and, under "served", in the served setting (what a placement shows: the page's
-item and the session's earlier items left out, a target among them a miss; ranking_metrics). When the data spans less than a day and a bit, the newest 10% of sessions are
-held out instead, and the run's record says so.
+item and the session's earlier items left out, a target among them a miss; ranking_metrics). When the data spans
+less than a day and a bit, the newest 10% of sessions are held out instead, and the run's record says so.
 """
 from __future__ import annotations
 
