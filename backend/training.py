@@ -16,7 +16,7 @@ from typing import Callable
 from backend.baselines import ItemKNN, Popularity
 from backend.errors import UpnextError
 from backend.gru4rec.data import align_to_items
-from backend.gru4rec.evaluation import evaluate_gru4rec
+from backend.gru4rec.evaluation import evaluate_gru4rec_both
 from backend.gru4rec.trainer import train as run_training
 from backend.gru4rec.weights import save_model
 from backend.item_features import FeatureConfig, ItemFeatures, with_catalogue_items
@@ -32,7 +32,8 @@ def data_info(data: SessionData, source: str) -> dict:
 
 
 def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: int = 2) -> dict:
-    return evaluate_gru4rec(weights, align_to_items(test, item_ids), first_target=first_target)
+    """The standard protocol's metrics, with the served setting's under "served" (ranking_metrics)."""
+    return evaluate_gru4rec_both(weights, align_to_items(test, item_ids), first_target=first_target)
 
 
 def train_bundle(data: SessionData, params, out: str | Path, *, source: str = "", impl: str = "fast",

@@ -6,7 +6,8 @@ small array artifacts so that serving can fall back on them.
   (format "upnext-itemknn")
 - ``vsknn``:   session-kNN with decaying weights for older items of the current session (format "upnext-vsknn")
 
-Each one has ``fit(data) -> model``, ``model.ranks(test, first_target)``, ``model.save(path, data_info)`` and
+Each one has ``fit(data) -> model``, ``model.ranks(test, first_target, served=False)``, ``model.rank_pairs(test,
+first_target)`` (standard and served ranks, one pass; common.served_rank), ``model.save(path, data_info)`` and
 ``load(path)``; ``build``/``load_baseline`` below pick one by name or by artifact format.
 """
 from __future__ import annotations

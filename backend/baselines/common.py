@@ -1,12 +1,14 @@
-"""What the baselines share: the prediction points of a test set and artifact io."""
+"""What the baselines share: the prediction points of a test set, the served setting's rank, and artifact io."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from backend.artifact import Artifact, save_artifact
+from backend.gru4rec.ranking_metrics import HIDDEN_RANK
 from backend.session_data import SessionData
 
 
@@ -19,6 +21,39 @@ def prediction_points(test: SessionData, first_target: int) -> tuple[np.ndarray,
     position = np.arange(test.n_events) - starts                # 0-based position of each event
     targets = np.flatnonzero(position >= first_target - 1)
     return starts[targets].astype(np.int64), targets.astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def served_rank(rank, t_score, target, score, items, start, end):
+    """The served setting's rank (ranking_metrics: the page's item and the session's earlier items are never
+    shown, a target among them is a miss) from the standard conservative ``rank`` of ``target`` (score
+    ``t_score``). ``score`` holds this prediction's score of every item (dense, (n_items,)); the seen items are
+    ``items[start:end]``. Each distinct seen item scored >= the target no longer counts; a seen target gets
+    ``HIDDEN_RANK``. Every baseline's kernel calls this one."""
+    for q in range(start, end):
+        if items[q] == target:
+            return HIDDEN_RANK
+    n = rank
+    for q in range(start, end):
+        x = items[q]
+        first = True
+        for u in range(start, q):
+            if items[u] == x:
+                first = False
+                break
+        if first and score[x] >= t_score:
+            n -= 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def served_ranks_fixed_scores(ranks, scores, items, starts, targets):
+    """``served_rank`` of each prediction when every prediction has the same item scores (popularity)."""
+    out = np.empty(len(targets), np.int64)
+    for p in range(len(targets)):
+        t = items[targets[p]]
+        out[p] = served_rank(ranks[p], scores[t], t, scores, items, starts[p], targets[p])
+    return out
 
 
 def save_baseline(path: str | Path, fmt: str, arrays: dict[str, np.ndarray], *, item_ids, support,

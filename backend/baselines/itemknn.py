@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from backend.artifact import Artifact
-from backend.baselines.common import item_ids_of, prediction_points, save_baseline
+from backend.baselines.common import item_ids_of, prediction_points, save_baseline, served_rank
 from backend.session_data import SessionData
 
 K, LAMBDA, ALPHA = 100, 20.0, 0.5
@@ -41,10 +41,15 @@ class ItemKNN:
         neighbours, sims = _top_neighbours(sess_ptr, sess_items, item_ptr, item_sessions, supp, k, lam, alpha)
         return cls(data.item_ids, neighbours, sims, data.support(), {"k": k, "lambda": lam, "alpha": alpha})
 
-    def ranks(self, test: SessionData, first_target: int = 2) -> np.ndarray:
-        _, targets = prediction_points(test, first_target)
-        return _ranks(self.neighbours, self.similarities, test.items[targets - 1], test.items[targets],
-                      len(self.item_ids))
+    def ranks(self, test: SessionData, first_target: int = 2, served: bool = False) -> np.ndarray:
+        """(n_predictions,) conservative rank of each target; ``served``: in the served setting."""
+        standard, in_served = self.rank_pairs(test, first_target)
+        return in_served if served else standard
+
+    def rank_pairs(self, test: SessionData, first_target: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """(standard ranks, served ranks) of every prediction (common.served_rank)."""
+        starts, targets = prediction_points(test, first_target)
+        return _ranks(self.neighbours, self.similarities, test.items, starts, targets, len(self.item_ids))
 
     def save(self, path: str | Path, data: dict, metrics: dict | None = None) -> Path:
         return save_baseline(path, self.FORMAT, {"neighbours": self.neighbours, "similarities": self.similarities},
@@ -120,21 +125,31 @@ def _top_neighbours(sess_ptr, sess_items, item_ptr, item_sessions, supp, k, lam,
 
 
 @njit(cache=True, nogil=True)
-def _ranks(neighbours, sims, last_items, targets, n_items):
+def _ranks(neighbours, sims, items, starts, targets, n_items):
     out = np.empty(len(targets), np.int64)
+    out_served = np.empty(len(targets), np.int64)
+    score = np.zeros(n_items, np.float32)          # the last item's neighbours' scores, reset after each
     k = neighbours.shape[1]
     for p in range(len(targets)):
-        row = last_items[p]
+        row = items[targets[p] - 1]
+        target = items[targets[p]]
         t_score = np.float32(0.0)
         for c in range(k):
-            if neighbours[row, c] == targets[p]:
+            if neighbours[row, c] == target:
                 t_score = sims[row, c]
         if t_score <= 0:
             out[p] = n_items          # scored 0 like every item outside the list: the conservative rank
-            continue
-        r = 0
+        else:
+            r = 0
+            for c in range(k):
+                if neighbours[row, c] >= 0 and sims[row, c] >= t_score:
+                    r += 1
+            out[p] = r
         for c in range(k):
-            if neighbours[row, c] >= 0 and sims[row, c] >= t_score:
-                r += 1
-        out[p] = r
-    return out
+            if neighbours[row, c] >= 0:
+                score[neighbours[row, c]] = sims[row, c]
+        out_served[p] = served_rank(out[p], t_score, target, score, items, starts[p], targets[p])
+        for c in range(k):
+            if neighbours[row, c] >= 0:
+                score[neighbours[row, c]] = 0
+    return out, out_served

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.artifact import Artifact
-from backend.baselines.common import item_ids_of, prediction_points, save_baseline
+from backend.baselines.common import item_ids_of, prediction_points, save_baseline, served_ranks_fixed_scores
 from backend.session_data import SessionData
 
 
@@ -22,12 +22,19 @@ class Popularity:
     def fit(cls, data: SessionData) -> "Popularity":
         return cls(data.item_ids, data.support().astype(np.float32))
 
-    def ranks(self, test: SessionData, first_target: int = 2) -> np.ndarray:
-        """(n_predictions,) conservative rank of each target: #{items with score >= the target's}."""
-        _, targets = prediction_points(test, first_target)
+    def ranks(self, test: SessionData, first_target: int = 2, served: bool = False) -> np.ndarray:
+        """(n_predictions,) conservative rank of each target: #{items with score >= the target's};
+        ``served``: in the served setting (common.served_rank)."""
+        standard, in_served = self.rank_pairs(test, first_target)
+        return in_served if served else standard
+
+    def rank_pairs(self, test: SessionData, first_target: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """(standard ranks, served ranks) of every prediction."""
+        starts, targets = prediction_points(test, first_target)
         ordered = np.sort(self.scores)
         target_scores = self.scores[test.items[targets]]
-        return len(ordered) - np.searchsorted(ordered, target_scores, side="left")
+        standard = (len(ordered) - np.searchsorted(ordered, target_scores, side="left")).astype(np.int64)
+        return standard, served_ranks_fixed_scores(standard, self.scores, test.items, starts, targets)
 
     def top(self, n: int) -> np.ndarray:
         """The n most popular item indices, most popular first."""

@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from backend.artifact import Artifact
-from backend.baselines.common import item_ids_of, prediction_points, save_baseline
+from backend.baselines.common import item_ids_of, prediction_points, save_baseline, served_rank
 from backend.baselines.itemknn import sessions_of_items, unique_session_items
 from backend.session_data import SessionData
 
@@ -46,7 +46,13 @@ class VSKNN:
         return cls(data.item_ids, sess_ptr, sess_items, item_ptr, item_sessions, data.support(),
                    {"k": k, "sample_size": sample_size, "weighting": "linear"})
 
-    def ranks(self, test: SessionData, first_target: int = 2) -> np.ndarray:
+    def ranks(self, test: SessionData, first_target: int = 2, served: bool = False) -> np.ndarray:
+        """(n_predictions,) conservative rank of each target; ``served``: in the served setting."""
+        standard, in_served = self.rank_pairs(test, first_target)
+        return in_served if served else standard
+
+    def rank_pairs(self, test: SessionData, first_target: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """(standard ranks, served ranks) of every prediction (common.served_rank)."""
         starts, targets = prediction_points(test, first_target)
         n_sessions = len(self.session_ptr) - 1
         return _ranks(self.session_ptr, self.session_items, self.item_ptr, self.item_sessions, test.items,
@@ -69,6 +75,7 @@ class VSKNN:
 def _ranks(session_ptr, session_items, item_ptr, item_sessions, items, starts, targets, k, sample_size,
            n_sessions, n_items):
     out = np.empty(len(targets), np.int64)
+    out_served = np.empty(len(targets), np.int64)
     sim = np.zeros(n_sessions, np.float64)         # per candidate session, reset after each prediction
     cand = np.empty(0, np.int64)
     score = np.zeros(n_items, np.float64)
@@ -130,8 +137,9 @@ def _ranks(session_ptr, session_items, item_ptr, item_sessions, items, starts, t
                 if score[scored[c]] >= t_score:
                     r += 1
             out[p] = r
+        out_served[p] = served_rank(out[p], t_score, items[end], score, items, start, end)
         for c in range(n_scored):
             score[scored[c]] = 0.0
         for c in range(n_cand):
             sim[cand[c]] = 0.0
-    return out
+    return out, out_served

@@ -1,4 +1,5 @@
-"""``upnext baseline``: fit a baseline (popular, itemknn, vsknn) on training sessions and evaluate it."""
+"""``upnext baseline``: fit a baseline (popular, itemknn, vsknn) on training sessions and evaluate it, with the
+standard protocol and in the served setting (ranking_metrics)."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ from pathlib import Path
 from backend.baselines import build
 from backend.commands.helpers import add_first_target, print_metrics
 from backend.gru4rec.data import align_to_items, read_sessions
-from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.ranking_metrics import both_protocols
 from backend.settings import Settings
 from backend.training import data_info
 
@@ -29,7 +30,7 @@ def baseline(args, settings: Settings) -> int:
     t0 = time.perf_counter()
     model = build(args.name, data)
     fit_seconds = time.perf_counter() - t0
-    metrics = metrics_from_ranks(model.ranks(align_to_items(test, data.item_ids), args.first_target))
+    metrics = both_protocols(*model.rank_pairs(align_to_items(test, data.item_ids), args.first_target))
     metrics.update(model=model.FORMAT, fit_seconds=round(fit_seconds, 3),
                    seconds=round(time.perf_counter() - t0, 3))
     if args.out:

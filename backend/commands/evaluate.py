@@ -1,5 +1,5 @@
 """``upnext evaluate``: score any model artifact (GRU4Rec or a baseline) on test sessions with the GRU4Rec
-evaluation protocol."""
+evaluation protocol, and in the served setting beside it (ranking_metrics)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from backend.artifact import load_artifact
 from backend.baselines import load_baseline
 from backend.commands.helpers import add_first_target, print_metrics
 from backend.gru4rec.data import align_to_items, read_sessions
-from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.ranking_metrics import both_protocols
 from backend.gru4rec.weights import FORMAT, load_model
 from backend.settings import Settings
 from backend.training import evaluate_bundle_parts
@@ -19,7 +19,9 @@ from backend.training import evaluate_bundle_parts
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a model artifact (GRU4Rec or baseline) on test sessions",
                        description="Full ranking over all training items, conservative ties, Recall and MRR "
-                                   "at 1, 5, 10, 20 (the GRU4Rec evaluation protocol).")
+                                   "at 1, 5, 10, 20 (the GRU4Rec evaluation protocol), and beside it the "
+                                   "served setting: the page's item and the session's earlier items left out, "
+                                   "a target among them a miss (JSON: under \"served\").")
     p.add_argument("model", type=Path, metavar="DIR")
     p.add_argument("--test", type=Path, required=True)
     add_first_target(p)
@@ -36,7 +38,7 @@ def evaluate(args, settings: Settings) -> int:
         metrics = evaluate_bundle_parts(weights, art.item_ids, test, args.first_target)
     else:
         model = load_baseline(args.model)
-        metrics = metrics_from_ranks(model.ranks(align_to_items(test, model.item_ids), args.first_target))
+        metrics = both_protocols(*model.rank_pairs(align_to_items(test, model.item_ids), args.first_target))
     metrics["model"] = kind
     metrics["seconds"] = round(time.perf_counter() - t0, 3)
     print_metrics(metrics, f"{kind} {args.model} on {args.test}", as_json=args.json)

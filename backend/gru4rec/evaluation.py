@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from backend.gru4rec.batches import session_parallel
-from backend.gru4rec.ranking_metrics import CUTOFFS, conservative_ranks, metrics_from_ranks, served_ranks
+from backend.gru4rec.ranking_metrics import (CUTOFFS, both_protocols, conservative_ranks, metrics_from_ranks,
+                                            served_ranks)
 from backend.gru4rec.weights import GRU4RecWeights, gru_step
 from backend.session_data import SessionData
 
@@ -31,9 +32,19 @@ def gru4rec_ranks(weights: GRU4RecWeights, test: SessionData, *, first_target: i
                   batch_size: int = 256, served: bool = False) -> np.ndarray:
     """(n_predictions,) int64 conservative rank of each target, in schedule order. ``test`` must be aligned
     to the model's items. ``served``: the served setting (module docstring)."""
+    standard, in_served = gru4rec_rank_pairs(weights, test, first_target=first_target, batch_size=batch_size,
+                                             standard=not served, served=served)
+    return in_served if served else standard
+
+
+def gru4rec_rank_pairs(weights: GRU4RecWeights, test: SessionData, *, first_target: int = 2,
+                       batch_size: int = 256, standard: bool = True,
+                       served: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(standard ranks, served ranks) from one pass over ``test`` (each None when not asked for)."""
     schedule = session_parallel(test.offsets, batch_size)
     counted = prediction_mask(schedule.position, first_target)
-    ranks = np.empty(schedule.n_pairs, np.int64)
+    ranks = np.empty(schedule.n_pairs, np.int64) if standard else None
+    hidden = np.empty(schedule.n_pairs, np.int64) if served else None
     Wy, By = np.asarray(weights.Wy), np.asarray(weights.By)
     states = [np.zeros((0, h), np.float32) for h in weights.sizes]
     scores = np.empty((batch_size, weights.n_items), np.float32)
@@ -52,10 +63,12 @@ def gru4rec_ranks(weights: GRU4RecWeights, test: SessionData, *, first_target: i
             out = np.empty(M, np.int64)
             served_ranks(block, test.items[events + 1], test.items, session_start[events],
                          (events + 1).astype(np.int64), out)
+            hidden[rows] = out
+        if standard:
+            out = np.empty(M, np.int64)
+            conservative_ranks(block, test.items[events + 1], out)
             ranks[rows] = out
-        else:
-            conservative_ranks(block, test.items[events + 1], ranks[rows])
-    return ranks[counted]
+    return (ranks[counted] if standard else None), (hidden[counted] if served else None)
 
 
 def _carry(prev: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -69,3 +82,10 @@ def evaluate_gru4rec(weights: GRU4RecWeights, test: SessionData, *, first_target
                      batch_size: int = 256, cutoffs=CUTOFFS, served: bool = False) -> dict:
     return metrics_from_ranks(gru4rec_ranks(weights, test, first_target=first_target, batch_size=batch_size,
                                             served=served), cutoffs)
+
+
+def evaluate_gru4rec_both(weights: GRU4RecWeights, test: SessionData, *, first_target: int = 2,
+                          batch_size: int = 256, cutoffs=CUTOFFS) -> dict:
+    """The standard protocol's metrics with the served setting's under "served" (one pass)."""
+    standard, served = gru4rec_rank_pairs(weights, test, first_target=first_target, batch_size=batch_size)
+    return both_protocols(standard, served, cutoffs)

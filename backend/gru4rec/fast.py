@@ -78,11 +78,17 @@ class FastStep:
             self.t = 0                                      # steps done: id_keep's hash input
         self.dense_names = [k for k in weights.arrays() if not is_sparse(k, mode)]
         self.row_weight = 1.0 / B                           # the step optimises sum(row losses) / batch_size
+        if params.served_training:                          # scratch of mask_seen
+            self.seen_cols = np.zeros((B, C), np.uint8)
+            self.stamp = np.full(N, -1, np.int64)
+            self.token = 0
         self.record_gradients = False
         self.grads: dict[str, np.ndarray] = {}
 
-    def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden) -> float:
-        """One step (same arguments as ReferenceStep); returns the sum of the M row losses."""
+    def __call__(self, in_items, out_items, samples, src, log_q, mask_embed, masks_hidden, seen=None) -> float:
+        """One step (same arguments as ReferenceStep); returns the sum of the M row losses. ``seen`` (with
+        params.served_training): (items, pair_start, pair_event) of the step's pairs, the session's seen items
+        being items[pair_start:pair_event + 1]: their columns leave the row's negatives (mask_seen)."""
         ops, p, w = self.ops, self.params, self.w
         M, S = len(in_items), len(samples)
         C = M + S
@@ -131,7 +137,9 @@ class FastStep:
         scores = self.scores[:M * C].reshape(M, C)
         dscores = self.dscores[:M * C].reshape(M, C)
         np.matmul(x, WyY.T, out=scores)
-        if p.loss == "cross-entropy":
+        if seen is not None:
+            loss = self._served_loss(seen, Y, scores, log_q, dscores, M, C)
+        elif p.loss == "cross-entropy":
             loss = ops.sampled_xe_loss_grad(scores, self.byY[:C], log_q, p.logq, p.elu_alpha, self.row_weight,
                                             dscores, self.dby[:C])
         else:
@@ -194,6 +202,18 @@ class FastStep:
         for name in self.dense_names:
             ops.adagrad_momentum_dense(arrays[name], acc[name], vel[name], self._grad(name), lr, mom)
         return float(loss)
+
+    def _served_loss(self, seen, Y, scores, log_q, dscores, M: int, C: int) -> float:
+        """The sampled loss with the session's seen items left out of each row's negatives (mask_seen)."""
+        ops, p = self.ops, self.params
+        items, pair_start, pair_event = seen
+        cols = self.seen_cols[:M, :C]
+        self.token = ops.seen_mask(items, pair_start, pair_event, Y, cols, self.stamp, self.token)
+        if p.loss == "cross-entropy":
+            return ops.sampled_xe_loss_grad_masked(scores, self.byY[:C], log_q, p.logq, p.elu_alpha,
+                                                   self.row_weight, cols, dscores, self.dby[:C])
+        return ops.sampled_bprmax_loss_grad_masked(scores, self.byY[:C], p.bpreg, p.elu_alpha, self.row_weight,
+                                                   cols, dscores, self.dby[:C])
 
     def _record(self, sparse) -> None:
         """Dense copies of this step's gradients (tests compare them with the reference's)."""

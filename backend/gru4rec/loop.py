@@ -81,6 +81,9 @@ class Plan:
     log_support: np.ndarray      # (n_items,) float32 log Q of a target (Q = support, at least 1)
     log_sample: np.ndarray       # (n_items,) float32 log Q of a sample (Q = support^sample_alpha)
     input_width: int             # columns of a step's input rows (1 in one-hot mode)
+    items: np.ndarray | None = None        # params.served_training: the training events' items
+    pair_start: np.ndarray | None = None   # ... and the first event of each pair's session (its seen items
+                                           # are items[pair_start:event + 1])
 
     @property
     def n_steps(self) -> int:
@@ -115,12 +118,16 @@ def plan_training(data: SessionData, params: Hyperparameters, max_steps: int | N
     support = data.support()
     log_support = np.log(np.maximum(support, 1)).astype(np.float32)
     input_width = 1 if weights.mode == "onehot" else (weights.Wy if weights.E is None else weights.E).shape[1]
+    served = {}
+    if params.served_training:
+        starts = np.repeat(data.offsets[:-1], data.lengths).astype(np.int64)
+        served = {"items": data.items, "pair_start": starts[schedule.event]}
     return Plan(rng=rng, weights=weights, optim=optim, schedule=schedule,
                 bounds=schedule.step_ptr[:n_steps + 1].tolist(),
                 in_items=data.items[schedule.event].astype(np.int64),
                 out_items=data.items[schedule.event + 1].astype(np.int64),
                 support=support, log_support=log_support,
-                log_sample=log_support * np.float32(params.sample_alpha), input_width=input_width)
+                log_sample=log_support * np.float32(params.sample_alpha), input_width=input_width, **served)
 
 
 class DropoutMasks:

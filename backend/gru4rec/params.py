@@ -47,6 +47,8 @@ class Hyperparameters:
     id_dropout: float = 0.0              # per item per mini-batch, the ID part is left out with this probability
     feature_min_count: int = 2           # a feature token is kept when this many items have it
     title_buckets: int = 1024            # hashed title words
+    # --- training for the served setting (issue 14) ---
+    mask_seen: bool = False              # served setting: the session's seen items are never a pair's negatives
     _explicit: frozenset = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -81,6 +83,11 @@ class Hyperparameters:
               "False unless the embedding is shared (constrained_embedding=True, embedding=0)", self.item_features)
 
     @property
+    def served_training(self) -> bool:
+        """Whether the option of training for the served setting (mask_seen; CPU training only) is on."""
+        return self.mask_seen
+
+    @property
     def embedding_mode(self) -> str:
         """"shared" (input rows are Wy's), "separate" (own matrix E) or "onehot" (rows of layer 0's Wx)."""
         if self.constrained_embedding:
@@ -99,6 +106,8 @@ class Hyperparameters:
                if not f.name.startswith("_") and (self.item_features or f.name not in FEATURE_FIELDS)}
         out["layers"] = list(self.layers)
         out["final_act"] = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
+        if not self.served_training:          # off: the record reads as it did before the options existed
+            del out["mask_seen"]
         return out
 
     def replace(self, **changes: Any) -> "Hyperparameters":

@@ -82,13 +82,29 @@ def metrics_from_ranks(ranks: np.ndarray, cutoffs=CUTOFFS) -> dict:
     return out
 
 
+def both_protocols(standard_ranks: np.ndarray, served: np.ndarray, cutoffs=CUTOFFS) -> dict:
+    """The standard protocol's metrics with the served setting's beside them under "served" (same keys)."""
+    return {**metrics_from_ranks(standard_ranks, cutoffs), "served": metrics_from_ranks(served, cutoffs)}
+
+
 def format_table(metrics: dict, title: str = "") -> str:
-    """A small text table: one row per cutoff."""
+    """A small text table: one row per cutoff; the served setting's columns beside the standard ones when
+    ``metrics`` has them (``both_protocols``)."""
     cutoffs = sorted(int(k.split("@")[1]) for k in metrics if k.startswith("recall@"))
+    served = metrics.get("served")
     lines = [title] if title else []
-    lines.append(f"{'N':>4}  {'Recall@N':>9}  {'MRR@N':>9}")
+    if served:
+        lines.append(f"{'':>4}  {'standard':^20}  {'served':^20}")
+    lines.append(f"{'N':>4}  {'Recall@N':>9}  {'MRR@N':>9}" + (f"  {'Recall@N':>9}  {'MRR@N':>9}" if served else ""))
     for k in cutoffs:
-        lines.append(f"{k:>4}  {metrics[f'recall@{k}']:>9.4f}  {metrics[f'mrr@{k}']:>9.4f}")
+        row = f"{k:>4}  {metrics[f'recall@{k}']:>9.4f}  {metrics[f'mrr@{k}']:>9.4f}"
+        if served:
+            row += f"  {served[f'recall@{k}']:>9.4f}  {served[f'mrr@{k}']:>9.4f}"
+        lines.append(row)
     lines.append(f"{metrics['predictions']} predictions, ties: {metrics['ties']} "
                  "(rank = number of items scored >= the target)")
+    if served:
+        lines.append("served: the page's item and the session's earlier items left out of the ranking (a new "
+                     "placement's default filters); a target among them is a miss, as online: served Recall@20 "
+                     "x 1000 = the paired simulator's clicks per 1,000 requests")
     return "\n".join(lines)

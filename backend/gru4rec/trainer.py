@@ -49,6 +49,11 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
     if params.item_features and device != "cpu":
         raise UpnextError("item_features=True trains on the CPU only for now (the GPU path has no feature "
                           "kernels yet): use --device cpu")
+    if params.served_training:
+        if impl != "fast" or device == "cuda":
+            raise UpnextError("mask_seen (training for the served setting) is implemented in "
+                              "the fast CPU step only: use --device cpu (or auto) and --impl fast")
+        device = "cpu"          # "auto" included: the GPU path does not have them
     device = resolve_device(device, impl)
     if device == "cuda" and impl == "fast":
         from backend.gru4rec.cuda_train import train_cuda  # lazy: torch and numba-cuda only for GPU training
@@ -100,6 +105,7 @@ class HostSteps:
         self.step, self.blas = step, blas
         self.bounds, self.src = plan.bounds, plan.schedule.src
         self.in_items, self.out_items = plan.in_items, plan.out_items
+        self.events, self.items, self.pair_start = plan.schedule.event, plan.items, plan.pair_start
         self.log_support, self.log_sample = plan.log_support, plan.log_sample
         self.sampler = SampleStore(plan.support, params.sample_alpha, params.n_sample, params.sample_store_size,
                                    plan.rng)
@@ -120,7 +126,9 @@ class HostSteps:
         np.take(self.log_support, targets, out=log_q[:M])
         np.take(self.log_sample, samples, out=log_q[M:])
         mask_embed, masks_hidden = self.dropout.draw(M)
-        loss = self.step(inputs, targets, samples, self.src[lo:hi], log_q, mask_embed, masks_hidden)
+        seen = None if self.items is None else (self.items, self.pair_start[lo:hi], self.events[lo:hi])
+        loss = self.step(inputs, targets, samples, self.src[lo:hi], log_q, mask_embed, masks_hidden,
+                         **({"seen": seen} if seen else {}))
         self._loss_sum += check_loss(loss, epoch, t)
         if self.blas:
             self.blas.step_done(M)

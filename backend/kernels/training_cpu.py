@@ -284,3 +284,115 @@ def gru_backward_reset(d_rh, h, r, da):
         for k in range(H):
             rk = r[i, k]
             da[i, k] = d_rh[i, k] * h[i, k] * rk * (_ONE - rk)
+
+
+# --- the served-setting training option (mask_seen): twins of training_reference's ``*_masked`` and ``seen_mask``
+
+@_jit
+def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weight, mask, dscores, dbias):
+    M, C = raw.shape
+    alpha = np.float32(elu_alpha)
+    lq = np.float32(logq)
+    r = np.empty(C, np.float32)
+    dact = np.empty(C, np.float32)
+    dbias[:] = _ZERO
+    total = 0.0
+    w_row = np.float32(row_weight)
+    for i in range(M):
+        g = dscores[i]
+        m = mask[i]
+        _activate_row(raw[i], by, alpha, r, dact)
+        rmax = r[i] - lq * log_q[i]               # the target column is always in
+        for j in range(C):
+            x = r[j] - lq * log_q[j]
+            r[j] = x
+            x = x if m[j] == 0 else rmax
+            rmax = x if x > rmax else rmax
+        z = _ZERO
+        for j in range(C):
+            e = exp32(r[j] - rmax)
+            e = e if (m[j] == 0 or j == i) else _ZERO
+            g[j] = e
+            z += e
+        p_pos = g[i] / z
+        total += -np.log(p_pos + EPS_LOG)
+        c = np.float32(p_pos / (p_pos + EPS_LOG))
+        scale = c * w_row / z
+        g[i] -= z
+        for j in range(C):
+            gj = g[j] * scale * dact[j]
+            g[j] = gj
+            dbias[j] += gj
+    return total
+
+
+@_jit
+def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weight, mask, dscores, dbias):
+    M, C = raw.shape
+    alpha = np.float32(elu_alpha)
+    reg = np.float32(bpreg)
+    r = np.empty(C, np.float32)
+    dact = np.empty(C, np.float32)
+    sig_buf = np.empty(C, np.float32)
+    dbias[:] = _ZERO
+    total = 0.0
+    w_row = np.float32(row_weight)
+    for i in range(M):
+        g = dscores[i]
+        m = mask[i]
+        _activate_row(raw[i], by, alpha, r, dact)
+        r_pos = r[i]
+        n_neg = 0
+        rmax = _ZERO
+        for j in range(C):                 # max over the negatives (j != i, not masked)
+            if j != i and m[j] == 0:
+                rmax = r[j] if (n_neg == 0 or r[j] > rmax) else rmax
+                n_neg += 1
+        if n_neg == 0:                     # nothing to rank against: no loss, no gradient
+            for j in range(C):
+                g[j] = _ZERO
+            continue
+        k = exp32(rmax - r_pos)
+        z = _ZERO
+        a_sum = _ZERO
+        b_sum = _ZERO
+        for j in range(C):
+            rj = r[j]
+            e = exp32(rj - rmax) if (j != i and m[j] == 0) else _ZERO
+            sig = _ONE / (_ONE + e * k)
+            g[j] = e
+            sig_buf[j] = sig
+            z += e
+            a_sum += e * sig
+            b_sum += e * rj * rj
+        A = a_sum / z
+        B = b_sum / z
+        total += -np.log(A + EPS_LOG) + reg * B
+        inv_a = np.float32(1.0 / (A + EPS_LOG))
+        inv_z = _ONE / z
+        g_pos = _ZERO
+        for j in range(C):
+            sj = g[j] * inv_z
+            sig = sig_buf[j]
+            rj = r[j]
+            g_pos += sj * sig * (_ONE - sig)
+            g[j] = (-sj * (sig * sig - A) * inv_a + reg * sj * (rj * rj - B + _TWO * rj)) * dact[j] * w_row
+        g[i] = -g_pos * inv_a * dact[i] * w_row
+        for j in range(C):
+            dbias[j] += g[j]
+    return total
+
+
+@_jit
+def seen_mask(items, pair_start, pair_event, Y, mask, stamp, token):
+    """training_reference.seen_mask; ``stamp`` (n_items,) int64 scratch holding values < ``token`` on entry.
+    Returns the next free token."""
+    M = len(pair_start)
+    C = mask.shape[1]
+    for r in range(M):
+        token += 1
+        for q in range(pair_start[r], pair_event[r] + 1):
+            stamp[items[q]] = token
+        for c in range(C):
+            mask[r, c] = 1 if (c != r and stamp[Y[c]] == token) else 0
+    return token

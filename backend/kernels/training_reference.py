@@ -171,3 +171,71 @@ def gru_backward_reset(d_rh, h, r, da) -> None:
     """From d_rh (M, H) = d loss / d (r * h): da[:, :H] = d/d(r pre-activation)."""
     H = h.shape[1]
     da[:, :H] = d_rh * h * r * (1.0 - r)
+
+
+# --- the served-setting training option (params.mask_seen); CPU only --------------------------------------------
+# The same losses with a mask of columns left out of each row's negatives (``mask`` (M, C) uint8, 1 = left out;
+# row i's own target column i is never left out).
+
+def sampled_xe_loss_grad_masked(raw, by, log_q, logq, elu_alpha, row_weight, mask, dscores, dbias) -> float:
+    """``sampled_xe_loss_grad`` where row i's softmax runs over the columns j with mask[i, j] == 0 (and i)."""
+    M, C = raw.shape
+    diag = np.zeros((M, C), dtype=bool)
+    diag[np.arange(M), np.arange(M)] = True
+    keep = (mask == 0) | diag
+    s = raw.astype(np.float64) + by
+    r, dact = _final_activation(s, elu_alpha)
+    r = r - logq * log_q.astype(np.float64)
+    r = np.where(keep, r, -np.inf)
+    e = np.exp(r - r.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    p_pos = p[np.arange(M), np.arange(M)]
+    losses = -np.log(p_pos + EPS_LOG)
+    c = p_pos / (p_pos + EPS_LOG)
+    g = p * c[:, None]
+    g[np.arange(M), np.arange(M)] -= c
+    g = g * dact * row_weight
+    dscores[...] = g
+    dbias[...] = g.sum(axis=0)
+    return float(losses.sum())
+
+
+def sampled_bprmax_loss_grad_masked(raw, by, bpreg, elu_alpha, row_weight, mask, dscores, dbias) -> float:
+    """``sampled_bprmax_loss_grad`` where row i's negatives are the columns j != i with mask[i, j] == 0; a row
+    with no negative left has loss and gradient 0."""
+    M, C = raw.shape
+    diag = np.zeros((M, C), dtype=bool)
+    diag[np.arange(M), np.arange(M)] = True
+    neg = (mask == 0) & ~diag
+    has = neg.any(axis=1)
+    s = raw.astype(np.float64) + by
+    r, dact = _final_activation(s, elu_alpha)
+    r_pos = r[np.arange(M), np.arange(M)][:, None]
+    masked = np.where(neg, r, -np.inf)
+    top = np.where(has[:, None], masked.max(axis=1, keepdims=True), 0.0)
+    e = np.exp(masked - top)
+    sm = e / np.maximum(e.sum(axis=1, keepdims=True), 1e-300)       # 0 outside the negatives
+    sig = _sigmoid(r_pos - r)
+    A = (sm * sig).sum(axis=1, keepdims=True)
+    r2 = np.where(neg, r * r, 0.0)
+    B = (sm * r2).sum(axis=1, keepdims=True)
+    losses = np.where(has, -np.log(A[:, 0] + EPS_LOG) + bpreg * B[:, 0], 0.0)
+    g = -sm * (sig * sig - A) / (A + EPS_LOG) + bpreg * sm * (r2 - B + 2.0 * r)
+    g = np.where(neg, g, 0.0)
+    g_pos = -(sm * sig * (1.0 - sig)).sum(axis=1) / (A[:, 0] + EPS_LOG)
+    g[diag] = np.where(has, g_pos, 0.0)
+    g = g * dact * row_weight
+    dscores[...] = g
+    dbias[...] = g.sum(axis=0)
+    return float(losses.sum())
+
+
+def seen_mask(items, pair_start, pair_event, Y, mask, stamp, token) -> int:
+    """For the step's rows (pairs) r: the session's items so far are ``items[pair_start[r]:pair_event[r] + 1]``
+    (the input item last). mask[r, c] = 1 where column c's item Y[c] is one of them (c != r). ``stamp`` and
+    ``token``: the Numba twin's scratch (unused here); returns token + M as the twin does."""
+    M = len(pair_start)
+    for r in range(M):
+        seen = set(items[pair_start[r]:pair_event[r] + 1].tolist())
+        mask[r] = [1 if (c != r and int(Y[c]) in seen) else 0 for c in range(mask.shape[1])]
+    return token + M

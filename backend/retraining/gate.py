@@ -1,5 +1,7 @@
-"""The promotion gate of scheduled retraining: a new model goes live only if its Recall@20 on the newest
-held-out day is no worse than the live model's on the same day.
+"""The promotion gate of scheduled retraining: a new model goes live only if its served Recall@20 on the newest
+held-out day is no worse than the live model's on the same day. Served: ranked as a placement shows it (the
+page's item and the session's earlier items left out, a target among them a miss; ranking_metrics), since that
+is what visitors get; the standard protocol's Recall@20 rewards repeats the default filters never show.
 
 Both models are scored on exactly the same predictions: the day's events whose items both models know (a model
 cannot rank an item it has never seen, and dropping such events for one model only would compare two different
@@ -13,14 +15,15 @@ from pathlib import Path
 from backend.retraining.holdout import gru4rec_metrics, model_data_end, model_item_ids, restrict_to_items
 from backend.session_data import SessionData
 
-METRIC = "recall@20"
+METRIC = "recall@20"           # of the served setting (metrics["served"])
+METRIC_NAME = "served recall@20"
 
 
 @dataclass(frozen=True)
 class GateDecision:
     passed: bool
     reason: str
-    metric: str = METRIC
+    metric: str = METRIC_NAME
     new: float | None = None
     live: float | None = None
     live_model_id: int | None = None
@@ -53,9 +56,12 @@ def compare_on_day(new_path: str | Path, live_path: str | Path | None, live_mode
     if n == 0:
         return GateDecision(False, "no prediction on the held-out day to compare on", new=None, live=None,
                             live_model_id=live_model_id)
-    passed = decide(new_m[METRIC], live_m[METRIC])
+    new, live = new_m["served"][METRIC], live_m["served"][METRIC]
+    passed = decide(new, live)
     verb = "no worse than" if passed else "worse than"
     note = ("; the live model was trained on data of this day, so its score is optimistic" if saw_day else "")
-    return GateDecision(passed, f"{METRIC} {new_m[METRIC]:.4f} is {verb} the live model's {live_m[METRIC]:.4f} "
-                                f"on the same {n} predictions{note}", new=new_m[METRIC], live=live_m[METRIC],
+    return GateDecision(passed, f"{METRIC_NAME} {new:.4f} is {verb} the live model's {live:.4f} "
+                                f"on the same {n} predictions (seen items not shown, as a placement serves; "
+                                f"standard recall@20 {new_m[METRIC]:.4f} against {live_m[METRIC]:.4f}){note}",
+                        new=new, live=live,
                         live_model_id=live_model_id, predictions=n, live_saw_day=saw_day)

@@ -3,8 +3,9 @@
 Every training run holds out the sessions that started in the last 24 hours of the site's data (the "newest
 held-out day"), trains on the sessions before, and scores the new GRU4Rec model, popularity and item-kNN (all
 fitted on the same training sessions) on that day with the evaluation protocol of spec §6 (Recall@N, MRR@N,
-full ranking, conservative ties). When the data spans less than a day and a bit, the newest 10% of sessions are
-held out instead, and the run's record says so.
+full ranking, conservative ties) and, under "served", in the served setting (what a placement shows: the page's
+item and the session's earlier items left out, a target among them a miss; ranking_metrics). When the data spans
+less than a day and a bit, the newest 10% of sessions are held out instead, and the run's record says so.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import numpy as np
 from backend.artifact import load_artifact
 from backend.baselines import load_baseline
 from backend.gru4rec.data import align_to_items
-from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.ranking_metrics import both_protocols
 from backend.gru4rec.weights import load_model
 from backend.session_data import SessionData
 from backend.training import evaluate_bundle_parts
@@ -92,7 +93,8 @@ def model_data_end(path: str | Path) -> float | None:
 
 
 def gru4rec_metrics(path: str | Path, test: SessionData) -> dict:
-    """Metrics of the GRU4Rec artifact at ``path`` on ``test`` (events of unknown items dropped)."""
+    """Metrics of the GRU4Rec artifact at ``path`` on ``test`` (events of unknown items dropped), both
+    protocols (served ones under "served")."""
     weights, art = load_model(path)
     return evaluate_bundle_parts(weights, art.item_ids, test)
 
@@ -105,5 +107,5 @@ def baseline_metrics(path: str | Path, test: SessionData) -> dict:
         part = Path(path) / name
         if (part / "manifest.json").exists():
             model = load_baseline(part)
-            out[name] = metrics_from_ranks(model.ranks(align_to_items(test, model.item_ids)))
+            out[name] = both_protocols(*model.rank_pairs(align_to_items(test, model.item_ids)))
     return out

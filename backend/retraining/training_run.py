@@ -177,14 +177,16 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
 def score_site_models(engine: Engine, site_id: int, test, limit: int = OTHER_MODELS,
                       locate: Callable[[ModelRecord], Path] = lambda m: Path(m.path)) -> dict[str, dict]:
     """The site's live model and its newest other models scored on this run's held-out day, by model id (str,
-    JSON keys): {"recall@20", "mrr@20", "predictions"} or {"error"} for an artifact that cannot be read."""
+    JSON keys): {"recall@20", "mrr@20", "predictions", "served": {"recall@20", "mrr@20"}} or {"error"} for an
+    artifact that cannot be read."""
     records = list_models(engine, site_id)
     chosen = [m for m in records if m.live] + [m for m in records if not m.live][:limit]
     out = {}
     for m in chosen:
         try:
             scores = gru4rec_metrics(locate(m), test)
-            out[str(m.id)] = {k: scores[k] for k in ("recall@20", "mrr@20", "predictions")}
+            out[str(m.id)] = {**{k: scores[k] for k in ("recall@20", "mrr@20", "predictions")},
+                              "served": {k: scores["served"][k] for k in ("recall@20", "mrr@20")}}
         except Exception as exc:  # a deleted or foreign artifact: say so, it does not stop the run
             out[str(m.id)] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     return out

@@ -6,6 +6,7 @@ from backend.baselines import BASELINES, build, load_baseline
 from backend.baselines.common import prediction_points
 from backend.baselines.itemknn import ItemKNN
 from backend.baselines.vsknn import VSKNN
+from backend.gru4rec.ranking_metrics import HIDDEN_RANK
 from backend.session_data import SessionData
 
 N_ITEMS = 25
@@ -109,3 +110,32 @@ def test_bad_names_and_positions():
         build("mostpop", _data(0, 5))
     with pytest.raises(ValueError):
         prediction_points(_data(0, 5), 1)
+
+
+def _served_rank(scores, prefix, target):
+    """The served setting in plain Python: the prefix's items are never shown, a target among them a miss."""
+    seen = set(prefix)
+    if target in seen:
+        return HIDDEN_RANK
+    return int(sum(1 for j, s in enumerate(scores) if j not in seen and s >= scores[target]))
+
+
+def test_served_ranks_of_every_baseline_match_a_plain_python_reference():
+    train, test = _data(8, 150, max_len=9), _data(9, 40, max_len=9)
+    support = np.bincount(train.items, minlength=N_ITEMS)
+    sim = _naive_itemknn(train, 6, 20.0, 0.5)
+    naive = {"popular": lambda prefix: support,
+             "itemknn": lambda prefix: sim[prefix[-1]],
+             "vsknn": lambda prefix: _naive_vsknn(train, prefix, 5, 12)}
+    models = {"popular": build("popular", train), "itemknn": ItemKNN.fit(train, k=6, lam=20.0, alpha=0.5),
+              "vsknn": VSKNN.fit(train, k=5, sample_size=12)}
+    for name, model in models.items():
+        standard, served = model.rank_pairs(test)
+        cases = list(_prefixes(test))
+        assert standard.tolist() == [_conservative_rank(naive[name](p), t) for p, t in cases], name
+        want = [_served_rank(naive[name](p), p, t) for p, t in cases]
+        assert served.tolist() == want, name
+        assert model.ranks(test, served=True).tolist() == want
+        hidden = sum(r == HIDDEN_RANK for r in want)
+        assert 0 < hidden < len(want)               # the data has repeats and new targets both
+        assert (served[served != HIDDEN_RANK] <= standard[served != HIDDEN_RANK]).all()

@@ -7,6 +7,11 @@ import pytest
 from sqlalchemy import insert
 
 from backend.artifact import load_artifact
+from backend.baselines import build
+from backend.gru4rec.data import align_to_items, read_sessions
+from backend.gru4rec.evaluation import evaluate_gru4rec
+from backend.gru4rec.ranking_metrics import metrics_from_ranks
+from backend.gru4rec.weights import load_model
 from backend.cli import main
 from backend.store.db import make_engine
 from backend.store.sites import create_site
@@ -64,6 +69,17 @@ def test_train_writes_an_artifact_and_shows_progress(files, tmp_path, capsys):
     assert metrics["recall@20"] == pytest.approx(m["metrics"]["recall@20"])
     assert {"recall@1", "mrr@5", "recall@10", "mrr@20", "predictions"} <= metrics.keys()
     assert metrics["ties"] == "conservative" and metrics["model"] == "upnext-gru4rec"
+    # the served setting beside it: the same predictions, ranked with the session's seen items left out
+    weights, art = load_model(out)
+    aligned = align_to_items(read_sessions(test), art.item_ids)
+    served = evaluate_gru4rec(weights, aligned, served=True)
+    assert metrics["served"]["recall@20"] == served["recall@20"] and metrics["served"]["mrr@20"] == served["mrr@20"]
+    assert metrics["served"]["predictions"] == metrics["predictions"]
+    assert m["metrics"]["served"]["recall@20"] == pytest.approx(served["recall@20"])
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--test", str(test)]) == 0
+    text = capsys.readouterr().out
+    assert "standard" in text and "served" in text and f"{served['recall@20']:.4f}" in text
 
 
 def test_baseline_json_and_artifact(files, tmp_path, capsys):
@@ -77,6 +93,20 @@ def test_baseline_json_and_artifact(files, tmp_path, capsys):
     assert later["predictions"] < first["predictions"]
     assert main(["baseline", "vsknn", "--data", str(train), "--test", str(test)]) == 0
     assert "Recall@N" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["popular", "itemknn", "vsknn"])
+def test_baseline_and_evaluate_report_the_served_setting(files, tmp_path, capsys, name):
+    train, test = files
+    out = tmp_path / name
+    assert main(["baseline", name, "--data", str(train), "--test", str(test), "--json", "--out", str(out)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    data = read_sessions(train)
+    model = build(name, data)
+    want = metrics_from_ranks(model.ranks(align_to_items(read_sessions(test), data.item_ids), served=True))
+    assert got["served"] == want and got["served"]["recall@20"] != got["recall@20"]
+    assert main(["evaluate", str(out), "--test", str(test), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["served"] == want
 
 
 def test_train_on_a_site_of_the_store(tmp_path, monkeypatch, sqlite_url, capsys):

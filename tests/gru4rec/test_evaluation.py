@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from backend.gru4rec.data import align_to_items
-from backend.gru4rec.evaluation import evaluate_gru4rec, gru4rec_ranks
+from backend.gru4rec.evaluation import evaluate_gru4rec, evaluate_gru4rec_both, gru4rec_rank_pairs, gru4rec_ranks
 from backend.gru4rec.ranking_metrics import HIDDEN_RANK, metrics_from_ranks
 from backend.gru4rec.weights import gru_step, init_weights, load_model, save_model
 from backend.session_data import SessionData
@@ -72,6 +72,16 @@ def test_served_ranks_leave_out_seen_items_and_miss_hidden_targets(batch_size):
     assert (got[shown] <= standard[shown]).all() and (got[shown] < standard[shown]).any()
     m = metrics_from_ranks(got)
     assert m["recall@20"] <= (shown.mean())
+
+
+def test_both_protocols_in_one_pass_equal_each_alone():
+    w, test = _weights(), _test_sessions(3)
+    standard, served = gru4rec_rank_pairs(w, test, batch_size=4)
+    np.testing.assert_array_equal(standard, gru4rec_ranks(w, test, batch_size=4))
+    np.testing.assert_array_equal(served, gru4rec_ranks(w, test, batch_size=4, served=True))
+    both = evaluate_gru4rec_both(w, test)
+    assert {k: v for k, v in both.items() if k != "served"} == evaluate_gru4rec(w, test)
+    assert both["served"] == evaluate_gru4rec(w, test, served=True)
 
 
 def test_first_target_skips_early_positions():

@@ -55,3 +55,14 @@ def test_bad_values_are_refused_with_a_reason(text, message):
 def test_as_dict_spells_out_effective_values():
     d = parse_params("loss=bpr-max").as_dict()
     assert d["final_act"] == "elu-1" and d["layers"] == [100] and "_explicit" not in d
+
+
+def test_served_training_options_parse_and_stay_out_of_the_record_when_off():
+    from backend.gru4rec.params import ParamsError, parse_params
+    p = parse_params("diginetica,mask_seen=true")
+    assert p.mask_seen and p.served_training and p.as_dict()["mask_seen"] is True
+    plain = parse_params("diginetica")
+    assert not plain.served_training and "mask_seen" not in plain.as_dict()
+    for bad in ("repeat_weight=0", "mask_seen=maybe"):          # repeat_weight: measured worse, dropped
+        with pytest.raises(ParamsError):
+            parse_params(bad)

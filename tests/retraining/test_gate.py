@@ -85,3 +85,12 @@ def test_a_live_model_trained_on_the_held_out_day_is_flagged(models, tmp_path):
     decision = compare_on_day(models["trained"], leaky, 3, models["day"])
     assert decision.live_saw_day and "optimistic" in decision.reason
     assert not compare_on_day(models["trained"], models["random"], 3, models["day"]).live_saw_day
+
+
+def test_the_gate_decides_on_the_served_setting(models):
+    from backend.retraining.holdout import gru4rec_metrics
+    decision = compare_on_day(models["trained"], models["random"], 7, models["day"])
+    new = gru4rec_metrics(models["trained"], models["day"])
+    assert new["served"]["recall@20"] != new["recall@20"]      # the day has repeats: the two protocols differ
+    assert decision.new == new["served"]["recall@20"] and decision.metric == "served recall@20"
+    assert decision.reason.startswith("served recall@20") and "standard recall@20" in decision.reason

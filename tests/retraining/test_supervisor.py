@@ -80,6 +80,9 @@ def test_a_run_trains_scores_on_the_held_out_day_and_registers_its_model(world, 
     # the live model is scored on the same day, on the same predictions (both know every item)
     other = run.result["other_models"][str(live)]
     assert other["predictions"] == scores["gru4rec"]["predictions"] and 0 <= other["recall@20"] <= 1
+    # both protocols everywhere the held-out day is scored
+    for got in (model.metrics, *model.metrics["baselines"].values(), *scores.values(), other):
+        assert 0 <= got["served"]["recall@20"] <= 1 and 0 <= got["served"]["mrr@20"] <= got["served"]["recall@20"]
 
 
 def _random_model_of_the_shop(path):

@@ -111,3 +111,31 @@ def test_the_schedule_is_saved_and_checked(admin, shop, engine):
 def test_without_a_live_model_the_page_says_when_the_first_one_trains(admin, shop):
     html = admin.get(f"/admin/sites/{shop.site_id}/models").text
     assert 'id="first-model"' in html and "0 of 1000 sessions" in html and "trains itself at 1000" in html
+
+
+def _scores(r20, mrr20, served_r20, served_mrr20, n=50):
+    return {"recall@20": r20, "mrr@20": mrr20, "predictions": n,
+            "served": {"recall@20": served_r20, "mrr@20": served_mrr20, "predictions": n}}
+
+
+def test_both_protocols_are_shown_for_each_model_and_on_the_newest_day(admin, shop, engine, tmp_path):
+    base = f"/admin/sites/{shop.site_id}"
+    metrics = {**_scores(0.6111, 0.3111, 0.4222, 0.2222), "heldout": {"kind": "day", "sessions": 9},
+               "baselines": {"popular": _scores(0.1333, 0.0333, 0.1444, 0.0444),
+                             "itemknn": _scores(0.5555, 0.2555, 0.4666, 0.1666)}}
+    model = register_model(engine, shop.site_id, save_random_gru4rec(tmp_path / "m", 10, [8]), "gru4rec",
+                           metrics=metrics)
+    run = runs.create_run(engine, shop.site_id, TINY)
+    assert runs.mark_started(engine, run, 1, "host")
+    runs.finish(engine, run, "succeeded", model_id=model, result={
+        "model_id": model, "heldout": {"from": 0, "to": 86400, "sessions": 9},
+        "metrics": {"gru4rec": _scores(0.6111, 0.3111, 0.4222, 0.2222), "popular": _scores(0.1, 0.01, 0.1999, 0.0199),
+                    "itemknn": _scores(0.5, 0.05, 0.3888, 0.0388)}, "other_models": {}})
+    page = admin.get(base + "/models").text
+    table = page.split('class="models"')[1].split("</table>")[0]
+    for value in ("0.6111", "0.3111", "0.4222", "0.2222", "0.1444", "0.0444", "0.4666", "0.1666"):
+        assert value in table, value
+    newest_day = page.split('id="newest-day"')[1].split("</section>")[0]
+    assert "Served Recall@20" in newest_day
+    for value in ("0.4222", "0.1999", "0.0199", "0.3888", "0.0388"):
+        assert value in newest_day, value

@@ -1,0 +1,188 @@
+"""Served-setting table (issue 14): popularity, item-kNN, V-SKNN, GRU4Rec (its preset, and trained for the
+served setting with mask_seen) and a GRU4Rec + item-kNN blend, each with the standard protocol's Recall@20 /
+MRR@20 and the served setting's (the page's item and the session's earlier items left out, a target among them a
+miss: served Recall@20 x 1000 = the paired simulator's clicks per 1,000 requests). Each row prints as it finishes.
+
+    .venv/bin/python tests/bench/bench_served.py [--datasets diginetica-srgnn,yoochoose1_64-srgnn]
+        [--models popular,itemknn,vsknn,preset,mask,blend] [--epochs N] [--max-steps N] [--json-out rows.json]
+        [--save-dir DIR]
+
+GRU4Rec variants: ``preset`` (the dataset's published preset) and ``mask`` (+ mask_seen=true); skipping the
+training pairs whose target repeats a seen item was measured too, worse on both datasets, and dropped.
+``blend``: GRU4Rec (preset) blended with item-kNN, score = softmax(GRU4Rec scores) + w * (item-kNN similarities
+of the last item / their sum), w chosen for the best served Recall@20 on a validation split (the newest 10% of the
+training sessions; GRU4Rec and item-kNN fitted on the older 90% for it), then both refitted on all the training
+sessions and scored on the test set with that w. Every variant trains with the same seed and epochs. The whole
+table takes hours on 2 busy cores (10 epochs per variant); --epochs / --max-steps for a quicker comparison (the
+same for every variant). Without the datasets it says so and skips them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from backend.baselines import build  # noqa: E402
+from backend.gru4rec.data import align_to_items, read_sessions  # noqa: E402
+import numpy as np  # noqa: E402
+
+from backend.gru4rec.batches import session_parallel  # noqa: E402
+from backend.gru4rec.evaluation import evaluate_gru4rec_both, prediction_mask  # noqa: E402
+from backend.gru4rec.weights import gru_step  # noqa: E402
+from backend.retraining.holdout import restrict_to_items, select_sessions  # noqa: E402
+from backend.gru4rec.params import parse_params  # noqa: E402
+from backend.gru4rec.ranking_metrics import both_protocols, conservative_ranks, served_ranks  # noqa: E402
+from backend.gru4rec.trainer import train  # noqa: E402
+from backend.training import train_bundle  # noqa: E402
+
+SHARED = Path(os.environ.get("UPNEXT_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATASETS = {      # name: (train file, test file, first target, GRU4Rec preset)
+    "diginetica-srgnn": ("diginetica-srgnn/train_sessions.txt", "diginetica-srgnn/test_sessions.txt", 2,
+                         "diginetica"),
+    "yoochoose1_64-srgnn": ("yoochoose1_64-srgnn/train_sessions.txt", "yoochoose1_64-srgnn/test_sessions.txt", 2,
+                            "yoochoose"),
+}
+VARIANTS = {"preset": "", "mask": "mask_seen=true"}
+BASELINES = ("popular", "itemknn", "vsknn")
+MODELS = (*BASELINES, "preset", "mask", "blend")
+BLEND_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
+VALIDATION_SHARE = 0.1
+
+
+def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, rows: list[dict],
+        save_dir: Path | None = None, max_steps: int | None = None) -> None:
+    train_file, test_file, first_target, preset = DATASETS[dataset]
+    if not (SHARED / train_file).exists():
+        print(f"{dataset}: skipped, dataset not available: {SHARED / train_file}", flush=True)
+        return
+    data = read_sessions(SHARED / train_file)
+    test = align_to_items(read_sessions(SHARED / test_file), data.item_ids)
+    for model in models:
+        t0 = time.perf_counter()
+        extra = ""
+        if model in BASELINES:
+            metrics = both_protocols(*build(model, data).rank_pairs(test, first_target))
+            label = model
+        elif model == "blend":
+            text = ",".join(p for p in (preset, f"n_epochs={epochs}" if epochs else "") if p)
+            metrics, w, on_valid = blend(data, test, parse_params(text), first_target)
+            label = f"blend gru4rec {text} + {w} item-kNN"
+            extra = f", w chosen on validation: served R@20 by w {on_valid}"
+        else:
+            text = ",".join(p for p in (preset, VARIANTS[model], f"n_epochs={epochs}" if epochs else "") if p)
+            params = parse_params(text)
+            if max_steps:
+                text += f" (first {max_steps} steps of each epoch)"
+            if save_dir:              # a bundle (GRU4Rec + item-kNN + popular) `upnext simulate --model` takes
+                summary = train_bundle(data, params, save_dir / f"{dataset}-{model}", source=dataset, test=test,
+                                       first_target=first_target, max_steps=max_steps)
+                metrics, eps = summary["metrics"], summary["training"]["events_per_second"]
+            else:
+                result = train(data, params, max_steps=max_steps)
+                metrics = evaluate_gru4rec_both(result.weights, test, first_target=first_target)
+                eps = result.events_per_second
+            label = f"gru4rec {text}"
+            extra = f", {eps:,.0f} events/s"
+        row = {"dataset": dataset, "model": label, "seconds": round(time.perf_counter() - t0, 1), **metrics}
+        rows.append(row)
+        s = metrics["served"]
+        print(f"{dataset:20s} {label:60s} standard R@20 {metrics['recall@20']:.4f} MRR@20 {metrics['mrr@20']:.4f}"
+              f" | served R@20 {s['recall@20']:.4f} MRR@20 {s['mrr@20']:.4f}  ({metrics['predictions']:,} "
+              f"predictions, {row['seconds']:.0f} s{extra})", flush=True)
+        if out:
+            out.write_text(json.dumps(rows, indent=1))
+
+
+def blend_ranks(weights, knn, test, blend_weights, first_target=2, batch_size=256) -> dict:
+    """{w: (standard ranks, served ranks)} of softmax(GRU4Rec) + w * normalised item-kNN of the last item."""
+    schedule = session_parallel(test.offsets, batch_size)
+    counted = prediction_mask(schedule.position, first_target)
+    out = {w: (np.empty(schedule.n_pairs, np.int64), np.empty(schedule.n_pairs, np.int64)) for w in blend_weights}
+    Wy, By = np.asarray(weights.Wy), np.asarray(weights.By)
+    states = [np.zeros((0, h), np.float32) for h in weights.sizes]
+    session_start = np.repeat(test.offsets[:-1], test.lengths).astype(np.int64)
+    nb, sims = knn.neighbours, knn.similarities
+    sums = np.maximum(sims.sum(axis=1), 1e-12).astype(np.float32)
+    for t in range(schedule.n_steps):
+        rows = schedule.rows(t)
+        events, src = schedule.event[rows], schedule.src[rows]
+        states = [_carry(s, src) for s in states]
+        states = gru_step(weights, test.items[events], states)
+        block = states[-1] @ Wy.T + By
+        block -= block.max(axis=1, keepdims=True)
+        np.exp(block, out=block)
+        block /= block.sum(axis=1, keepdims=True)
+        last = test.items[events]
+        cols, vals = nb[last], sims[last] / sums[last][:, None]
+        valid = cols >= 0
+        r_idx = np.repeat(np.arange(len(events)), valid.sum(axis=1))
+        targets = test.items[events + 1]
+        for w in blend_weights:
+            mixed = block.copy()
+            np.add.at(mixed, (r_idx, cols[valid]), np.float32(w) * vals[valid])
+            std, srv = np.empty(len(events), np.int64), np.empty(len(events), np.int64)
+            conservative_ranks(mixed, targets, std)
+            served_ranks(mixed, targets, test.items, session_start[events], (events + 1).astype(np.int64), srv)
+            out[w][0][rows], out[w][1][rows] = std, srv
+    return {w: (a[counted], b[counted]) for w, (a, b) in out.items()}
+
+
+def _carry(prev, src):
+    h = np.zeros((len(src), prev.shape[1]), np.float32)
+    keep = src >= 0
+    h[keep] = prev[src[keep]]
+    return h
+
+
+def blend(data, test, params, first_target):
+    """(test metrics of the blend, the chosen w, {w: validation served R@20})."""
+    n_valid = max(1, int(round(data.n_sessions * VALIDATION_SHARE)))
+    older = np.arange(data.n_sessions) < data.n_sessions - n_valid
+    fit, valid = select_sessions(data, older, reindex=False), select_sessions(data, ~older, reindex=False)
+    valid = restrict_to_items(valid, fit.item_ids[fit.support() > 0])     # items the fitted models know
+    model = train(fit, params).weights
+    on_valid = {w: round(both_protocols(*r)["served"]["recall@20"], 4)
+                for w, r in blend_ranks(model, build("itemknn", fit), valid, BLEND_WEIGHTS, first_target).items()}
+    best = max(on_valid, key=lambda w: (on_valid[w], -w))
+    model = train(data, params).weights
+    ranks = blend_ranks(model, build("itemknn", data), test, (best,), first_target)[best]
+    return both_protocols(*ranks), best, on_valid
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS), help=f"comma-separated, from {', '.join(DATASETS)}")
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help=f"comma-separated, from {', '.join((*BASELINES, *VARIANTS, 'blend'))}")
+    ap.add_argument("--epochs", type=int, help="override the presets' epochs (the same for every variant)")
+    ap.add_argument("--max-steps", type=int, help="stop each epoch after this many mini-batches (the oldest "
+                                                   "sessions only; a quick comparison, the same for every variant)")
+    ap.add_argument("--json-out", type=Path, help="also write all rows as JSON here (after each row)")
+    ap.add_argument("--save-dir", type=Path, help="keep each GRU4Rec variant as a bundle here (DATASET-VARIANT/), "
+                                                  "for `upnext simulate --paired --model DIR`")
+    args = ap.parse_args()
+    datasets, models = args.datasets.split(","), args.models.split(",")
+    bad = [d for d in datasets if d not in DATASETS] + [m for m in models
+                                                        if m not in (*BASELINES, *VARIANTS, "blend")]
+    if bad:
+        ap.error(f"unknown: {', '.join(bad)}")
+    print(f"# {' '.join([Path(sys.executable).name, *sys.argv])}  (ties: conservative; full ranking)", flush=True)
+    rows: list[dict] = []
+    for d in datasets:
+        run(d, models, args.epochs, args.json_out, rows, args.save_dir, args.max_steps)
+    print("\n| dataset | model | standard R@20 | standard MRR@20 | served R@20 | served MRR@20 | clicks/1000 "
+          "(served R@20 x 1000) |\n|---|---|---|---|---|---|---|")
+    for r in rows:
+        s = r["served"]
+        print(f"| {r['dataset']} | {r['model']} | {r['recall@20']:.4f} | {r['mrr@20']:.4f} | {s['recall@20']:.4f} "
+              f"| {s['mrr@20']:.4f} | {1000 * s['recall@20']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
