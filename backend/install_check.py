@@ -158,7 +158,8 @@ def _model(engine, settings, site_id, f) -> Check:
     state = first_model_state(engine, settings, site_id)
     title = "Model"
     if state.state in ("live", "collecting", "due", "training"):
-        note = {"collecting": " (until then carousels show popular and catalogue items)",
+        note = {"collecting": " (until then product pages show items similar by their catalogue features, other "
+                              "carousels the newest items)",
                 "training": " (it goes live when the run succeeds: Models page)"}.get(state.state, "")
         return Check("model", title, GREEN, state.message + note)
     if state.state == "retry_wait":
