@@ -2,4 +2,5 @@ import sys
 
 from backend.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":      # not in the worker processes `upnext tune` spawns (they import this module)
+    sys.exit(main())

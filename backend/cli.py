@@ -17,7 +17,7 @@ from backend.settings import Settings
 COMMANDS = {
     "serve": "serve", "migrate": "migrate", "site": "site", "import-items": "import_items", "purge": "purge",
     "settings": "show_settings", "demo": "demo", "train": "train", "evaluate": "evaluate", "baseline": "baseline",
-    "model": "model", "train-run": "train_run", "experiment": "experiment", "simulate": "simulate",
+    "tune": "tune", "model": "model", "train-run": "train_run", "experiment": "experiment", "simulate": "simulate",
 }
 
 

@@ -22,7 +22,7 @@ from backend.store.tables import TrainingRun
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
-TRIGGERS = ("manual", "schedule")
+TRIGGERS = ("manual", "schedule", "tune")      # tune: a tuning run (backend/retraining/tuning_run.py)
 STALE_HEARTBEAT_MS = 600_000   # a running run silent this long is dead (a heavy step may hold the GIL for minutes)
 STALE_QUEUED_MS = 120_000       # a queued run whose process never started
 
