@@ -109,3 +109,14 @@ def test_bad_requests_are_refused(engine, data, kw, message):
 def test_too_few_sessions_are_refused():
     with pytest.raises(TuneError, match="too few"):
         split_validation(SessionData.from_sessions([["a", "b"]]))
+
+
+def test_failing_trials_are_stored_as_failed_and_the_search_goes_on(engine, data):
+    """learning_rate=1e30 held fixed: every trial diverges."""
+    fixed = FAST + ",learning_rate=1e30"
+    result = run_study(engine, "failing", data, 2, jobs=1, fixed=fixed)
+    assert [t.state for t in result.trials] == ["failed", "failed"] and result.best is None
+    # the loss turns NaN (or numpy's overflow warning, an error under the test settings, comes first)
+    assert all(t.value is None and ("diverged" in t.error or "overflow" in t.error) for t in result.trials)
+    again = run_study(engine, "failing", data, 3, jobs=1, fixed=fixed)     # failed trials replay too
+    assert again.new_trials == 1 and len(again.trials) == 3

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from backend.commands.helpers import add_first_target, resolve_site
+from backend.commands.helpers import add_first_target
 from backend.gru4rec.data import read_sessions
 from backend.retraining.scheduler import set_default_params
 from backend.retraining.tuning_run import site_tuning_data
