@@ -1,5 +1,7 @@
 """backend/tuning.py: the validation split (the newest sessions), a stored study of real trials that resumes,
 trials in parallel processes, and refusals."""
+import multiprocessing
+
 import numpy as np
 import optuna
 import pytest
@@ -82,6 +84,22 @@ def test_trials_run_in_parallel_processes(sqlite_url, data):
     finally:
         engine.dispose()
     assert result.new_trials == 2 and all(t.state == "complete" for t in result.trials)
+
+
+def test_an_interrupted_parallel_search_leaves_no_worker_behind(sqlite_url, data):
+    """Ctrl-C, or a tuning run's cancel (its heartbeat interrupts the main thread), while other trials run."""
+    engine = make_engine(sqlite_url)
+
+    def interrupt(t, best, n, total):
+        raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_study(engine, "interrupted", data, 4, jobs=2, fixed=FAST, on_trial=interrupt)
+        assert multiprocessing.active_children() == []
+        assert len(study_trials(engine, get_study(engine, "interrupted").id)) == 1
+    finally:
+        engine.dispose()
 
 
 def test_a_resume_with_other_options_is_refused(engine, data):
