@@ -276,7 +276,9 @@ def run_study(engine: Engine, name: str, data: SessionData, n_trials: int, *, so
     done = study_trials(engine, study.id)
     t0 = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=seed + len(done))
+    # a resumed study draws on (seed + trials so far): not the first run's startup points again; constant liar:
+    # trials asked while others run (jobs > 1) are steered away from those
+    sampler = optuna.samplers.TPESampler(seed=seed + len(done), constant_liar=True)
     opt = optuna.create_study(direction="maximize", sampler=sampler)
     for t in done:         # replay: the sampler continues from what the stored trials taught it
         opt.add_trial(optuna.trial.create_trial(
