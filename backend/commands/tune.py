@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -52,10 +53,18 @@ def tune(args, settings: Settings) -> int:
     if args.data is None and not args.site:
         raise TuneError("give --data FILE, or --site NAME to tune on the site's events")
     engine = engine_from_settings(settings)
+    previous = signal.signal(signal.SIGTERM, _interrupted)
     try:
         return _tune(args, engine)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         engine.dispose()
+
+
+def _interrupted(signum, frame) -> None:
+    """SIGTERM stops the search like Ctrl-C: its worker processes are ended (a plain exit would leave them
+    training), the finished trials stay stored, and a rerun continues the study."""
+    raise KeyboardInterrupt
 
 
 def _tune(args, engine) -> int:

@@ -2,8 +2,11 @@
 parallel trials from the real command, and clear refusals."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,7 @@ from backend.cli import main
 from backend.retraining.scheduler import HOUR_MS, Scheduler, save_schedule
 from backend.settings import REPO_ROOT
 from backend.store import runs
+from backend.store.db import make_engine
 from backend.store.schedules import get_schedule
 from backend.store.tuning import get_study, study_trials
 from tests.retraining.test_scheduler import RecordingSupervisor
@@ -90,8 +94,8 @@ def test_an_unmigrated_database_is_a_clear_error(tmp_path, monkeypatch, capsys, 
 
 
 def test_the_command_runs_parallel_trials_in_worker_processes(sqlite_url, tmp_path, train_file):
-    """`python -m backend tune --jobs 2`: the workers import backend/__main__.py, which must not run the
-    command again in each of them."""
+    """`python -m backend tune --jobs 2`: the real command's spawned workers (which never run
+    backend/__main__.py: multiprocessing skips a package's __main__ in its children) run the trials."""
     env = {**os.environ, "UPNEXT_DATABASE_URL": sqlite_url, "UPNEXT_DATA_DIR": str(tmp_path / "var")}
     done = subprocess.run([sys.executable, "-m", "backend", "tune", "--data", str(train_file), "--trials", "2",
                            "--jobs", "2", "--fix", FAST, "--json"], cwd=REPO_ROOT, env=env, capture_output=True,
@@ -100,3 +104,49 @@ def test_the_command_runs_parallel_trials_in_worker_processes(sqlite_url, tmp_pa
     report = json.loads(done.stdout)
     assert report["new_trials"] == 2 and all(t["state"] == "complete" for t in report["per_trial"])
     assert done.stderr.count("tuning study") == 1
+
+
+def test_sigterm_stops_the_workers_and_a_rerun_completes_the_study(sqlite_url, tmp_path, train_file):
+    """Stop `upnext tune` after its first finished trial (SIGTERM, as a service manager or `kill` does), rerun:
+    no worker is left training, and the study ends with exactly --trials trials."""
+    env = {**os.environ, "UPNEXT_DATABASE_URL": sqlite_url, "UPNEXT_DATA_DIR": str(tmp_path / "var")}
+    args = [sys.executable, "-m", "backend", "tune", "--data", str(train_file), "--trials", "4", "--jobs", "2",
+            "--fix", "n_epochs=30,layers=16"]
+    proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    workers = []
+    try:
+        for line in proc.stderr:
+            if line.startswith("trial "):
+                workers = _children(proc.pid)
+                proc.send_signal(signal.SIGTERM)
+                break
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and workers
+    time.sleep(1)
+    assert not [pid for pid in workers if _alive(pid)]
+    engine = make_engine(sqlite_url)
+    try:
+        stopped = len(study_trials(engine, get_study(engine, "data-train").id))
+        assert 1 <= stopped < 4
+        done = subprocess.run(args + ["--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        report = json.loads(done.stdout)
+        assert report["trials"] == 4 and report["new_trials"] == 4 - stopped
+        assert len(study_trials(engine, get_study(engine, "data-train").id)) == 4
+    finally:
+        engine.dispose()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
