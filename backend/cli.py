@@ -18,7 +18,7 @@ COMMANDS = {
     "serve": "serve", "worker": "worker", "migrate": "migrate", "site": "site", "import-items": "import_items",
     "purge": "purge",
     "settings": "show_settings", "demo": "demo", "train": "train", "evaluate": "evaluate", "baseline": "baseline",
-    "model": "model", "train-run": "train_run", "placement": "placement", "experiment": "experiment",
+    "tune": "tune", "model": "model", "train-run": "train_run", "placement": "placement", "experiment": "experiment",
     "simulate": "simulate", "doctor": "doctor", "cold-start": "cold_start",
 }
 

@@ -42,6 +42,22 @@ def save_schedule(engine: Engine, site_id: int, *, enabled: bool, every_hours: f
     return get_schedule(engine, site_id)
 
 
+def set_default_params(engine: Engine, site_id: int, params: str, *, now: int | None = None) -> Schedule:
+    """Make ``params`` the site's parameters for scheduled retraining (what tuning found best): a schedule's
+    other settings and its next run are kept; a site without a schedule gets a disabled one (every 24 hours)
+    that the admin can switch on."""
+    parse_params(params)
+    now = now_ms() if now is None else now
+    sched = get_schedule(engine, site_id)
+    if sched is None:
+        write_schedule(engine, site_id, enabled=False, every_hours=24.0, params=params,
+                       next_run_ms=now + 24 * HOUR_MS, updated_ms=now)
+    else:
+        write_schedule(engine, site_id, enabled=sched.enabled, every_hours=sched.every_hours, params=params,
+                       next_run_ms=sched.next_run_ms, updated_ms=now)
+    return get_schedule(engine, site_id)
+
+
 def next_run_after(sched: Schedule, now: int) -> int:
     """The schedule's next run after the due one: one period later, or the first period end after ``now`` when
     the server was down for a while (the missed runs are skipped, not replayed)."""

@@ -23,6 +23,7 @@ import subprocess
 import sys
 
 from backend.gru4rec.params import parse_params
+from backend.retraining.tuning_run import parse_request
 from backend.settings import REPO_ROOT, Settings
 from backend.store import runs
 from backend.store.db import Engine
@@ -74,9 +75,12 @@ class RunSupervisor:
         self.children: dict[int, subprocess.Popen] = {}
 
     def start_run(self, site_id: int, params: str, *, trigger: str = "manual", gate: bool = False) -> int:
-        """Queue a run and start its process; ParamsError for a bad parameter string, RunError when the site
-        has a run already."""
-        parse_params(params)                       # refuse bad parameters here, not in a log file
+        """Queue a run and start its process; ParamsError for a bad parameter string (TuneError for a bad tuning
+        request: trigger "tune"), RunError when the site has a run already."""
+        if trigger == "tune":
+            parse_request(params)                  # refuse bad requests here, not in a log file
+        else:
+            parse_params(params)
         run_id = runs.create_run(self.engine, site_id, params, trigger=trigger, gate=gate)
         if self.settings.train_on == "worker" or not runs.claim_run(self.engine, run_id, self.host):
             return run_id                          # a worker claims it

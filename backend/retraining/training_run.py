@@ -11,6 +11,8 @@ Progress (phase, epoch, loss, events/s) reaches the ``training_runs`` row throug
 also watches for a cancel request and then interrupts the main thread. SIGTERM (the server that started the run
 stops) ends the run as failed. Whatever happens, the row ends in succeeded, failed or cancelled, and the
 partial bundle of a run that did not succeed is deleted.
+
+A run with trigger "tune" runs a parameter search instead (tuning_run.py), under the same heartbeat and cancel.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from backend.publishing import store_bundle
 from backend.retraining.gate import compare_on_day
 from backend.serving.model_cache import ModelCache
 from backend.retraining.holdout import baseline_metrics, gru4rec_metrics, split_newest_day
+from backend.retraining.tuning_run import tune_site
 from backend.settings import Settings
 from backend.store import runs
 from backend.store.db import Engine
@@ -105,8 +108,11 @@ def execute(engine: Engine, settings: Settings, run_id: int) -> str:
     out = settings.model_dir / f"site{run.site_id}-run{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     status, error, result, model_id = "failed", None, None, None
     try:
-        result = train_and_register(engine, run, out, beat, device=settings.train_device)
-        status, model_id = "succeeded", result["model_id"]
+        if run.trigger == "tune":
+            result = tune_site(engine, run, beat)
+        else:
+            result = train_and_register(engine, run, out, beat, device=settings.train_device)
+        status, model_id = "succeeded", result.get("model_id")
     except KeyboardInterrupt:
         status = "cancelled" if beat.cancelled.is_set() else "failed"
         error = "cancelled" if status == "cancelled" else "interrupted (SIGINT)"

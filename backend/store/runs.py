@@ -29,7 +29,7 @@ from backend.store.tables import TrainingRun
 
 ACTIVE = ("queued", "running")
 FINISHED = ("succeeded", "failed", "cancelled")
-TRIGGERS = ("manual", "schedule", "first_model")
+TRIGGERS = ("manual", "schedule", "first_model", "tune")   # tune: a tuning run (retraining/tuning_run.py)
 STALE_HEARTBEAT_MS = 600_000   # a running run silent this long is dead (a heavy step may hold the GIL for minutes)
 STALE_QUEUED_MS = 120_000       # a claimed queued run whose process never started
 

@@ -296,3 +296,33 @@ class SiteOrigin(Base):
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     first_ms: Mapped[int] = mapped_column(BigInteger)
     last_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TuningStudy(Base):
+    """A hyperparameter search (``upnext tune``, the admin's "tune, then train"): its trials are kept so that a
+    study of the same name continues where it stopped. ``config``: the search's fixed settings (seed, parameters
+    held fixed, validation share), checked when a study resumes."""
+    __tablename__ = "tuning_studies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    site_id: Mapped[int | None] = mapped_column(ForeignKey("sites.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(Text, default="")                # the data it tunes on
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class TuningTrial(Base):
+    """One finished trial of a study: the parameters tried and the served-setting score on the validation split
+    (``value``, NULL for a failed trial)."""
+    __tablename__ = "tuning_trials"
+    __table_args__ = (UniqueConstraint("study_id", "number"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("tuning_studies.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))                       # complete | failed
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)                 # the sampled values, by Optuna name
+    value: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float)
+    finished_ms: Mapped[int] = mapped_column(BigInteger)

@@ -68,7 +68,10 @@
           field('status').className = 'badge status-' + run.status;
           field('phase').textContent = run.phase !== run.status ? run.phase : '';
           if (p.fraction !== undefined) field('fraction').value = p.fraction;
-          if (p.epoch) {
+          if (p.n_trials) {
+            field('detail').textContent = 'trial ' + p.trial + '/' + p.n_trials +
+              (p.best_value != null ? ' · best served R@20 ' + p.best_value.toFixed(4) : '');
+          } else if (p.epoch) {
             field('detail').textContent = 'epoch ' + p.epoch + '/' + p.n_epochs + ' · loss ' + p.loss.toFixed(4) +
               ' · ' + Math.round(p.events_per_second).toLocaleString() + ' events/s';
           }

@@ -1,6 +1,7 @@
 import pytest
 
-from backend.retraining.scheduler import HOUR_MS, ScheduleError, Scheduler, claim_due, save_schedule
+from backend.retraining.scheduler import (HOUR_MS, ScheduleError, Scheduler, claim_due, save_schedule,
+                                          set_default_params)
 from backend.store import runs
 from backend.store.db import make_engine
 from backend.store.schedules import get_schedule
@@ -77,3 +78,13 @@ def test_a_due_run_is_skipped_while_one_is_active(engine, site):
 def test_bad_schedules_are_refused(engine, site, kw, message):
     with pytest.raises((ScheduleError, ValueError), match=message):
         save_schedule(engine, site.site_id, enabled=True, **kw)
+
+
+def test_tuned_parameters_replace_only_the_schedules_parameters(engine, site):
+    save_schedule(engine, site.site_id, enabled=True, every_hours=6, params="layers=16", now=T0)
+    sched = set_default_params(engine, site.site_id, "layers=32,n_epochs=2", now=T0 + 5)
+    assert (sched.params, sched.enabled, sched.every_hours, sched.next_run_ms) == \
+        ("layers=32,n_epochs=2", True, 6.0, T0 + 6 * HOUR_MS)
+    with pytest.raises(ValueError, match="layers"):
+        set_default_params(engine, site.site_id, "layers=banana")
+    assert get_schedule(engine, site.site_id).params == "layers=32,n_epochs=2"

@@ -67,6 +67,7 @@ def routes() -> list[BaseRoute]:
         _post(s + "/catalog/availability", catalog_page.availability),
         Route(s + "/models", models_page.models_page),
         _post(s + "/models/train", models_page.train),
+        _post(s + "/models/tune", models_page.tune),
         _post(s + "/models/rollback", models_page.roll_back),
         _post(s + "/models/schedule", models_page.schedule),
         _post(s + "/models/{model_id:int}/promote", models_page.promote_model),

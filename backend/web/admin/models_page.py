@@ -1,5 +1,7 @@
-"""The models page: train now (a background run, with live progress), every model's scores on its held-out day
-next to popularity and item-kNN, promote and roll back, and the scheduled retraining with its gate."""
+"""The models page: train now (a background run, with live progress), tune then train (a tuning run whose best
+parameters become the scheduled retraining's and can be trained with in one click), every model's scores on its
+held-out day next to popularity and item-kNN, promote and roll back, and the scheduled retraining with its
+gate."""
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
@@ -11,9 +13,11 @@ from backend.gru4rec.params import PRESETS
 from backend.retraining.first_model import first_model_state
 from backend.retraining.scheduler import ScheduleError, save_schedule
 from backend.retraining.supervisor import log_tail
+from backend.retraining.tuning_run import request_string
 from backend.store import runs as run_store
 from backend.store.schedules import get_schedule
 from backend.store.trained_models import list_models, promote, rollback
+from backend.tuning import TuneError
 from backend.web.admin.auth import admin_view
 from backend.web.admin.render import error_page, headers, page, redirect, site_or_404, site_url
 from backend.web.http import json_response, services
@@ -30,7 +34,8 @@ def params_from_form(form) -> str:
 
 
 async def _render(request: Request, site: dict, sites: list, *, error: str | None = None,
-                  schedule_error: str | None = None, status: int = 200, form: dict | None = None) -> Response:
+                  schedule_error: str | None = None, tune_error: str | None = None, status: int = 200,
+                  form: dict | None = None) -> Response:
     engine = services(request).engine
 
     def load():
@@ -46,11 +51,13 @@ async def _render(request: Request, site: dict, sites: list, *, error: str | Non
     can_roll_back = live is not None and any(not m.live and m.promoted_ms <= live.promoted_ms for m in promoted)
     tails = {r.id: log_tail(r.log_path, 1500) for r in runs if r.status == "failed"}
     newest = next((r for r in runs if r.status == "succeeded" and "other_models" in r.result), None)
+    tuned = next((r for r in runs if r.status == "succeeded" and "tuning" in r.result), None)
     return page(request, "models.html", {
         "title": f"Models of {site['name']}", "site": site, "sites": sites, "active": "models", "runs": runs,
         "models": models, "live": live, "schedule": schedule, "presets": list(PRESETS), "error": error,
         "schedule_error": schedule_error, "can_roll_back": can_roll_back, "tails": tails, "form": form or {},
-        "newest": newest, "first_model": first_model, "newest_rows": _newest_rows(newest, {m.id: m for m in models})},
+        "newest": newest, "first_model": first_model, "newest_rows": _newest_rows(newest, {m.id: m for m in models}),
+        "tuned": tuned, "tune_error": tune_error},
         status=status)
 
 
@@ -90,6 +97,27 @@ async def train(request: Request) -> Response:
         return await _render(request, site, sites, error=str(exc), status=400,
                              form={"preset": form.get("preset", ""), "params": form.get("params", "")})
     return redirect(site_url(site, "models"), "run-started", anchor="runs")
+
+
+@admin_view
+async def tune(request: Request) -> Response:
+    """Start a tuning run ("tune, then train"): its best parameters become the site's scheduled-retraining
+    parameters, and the page offers to train with them when it is done."""
+    site, sites, missing = await site_or_404(request)
+    if missing:
+        return missing
+    form = request.state.form
+    try:
+        raw = str(form.get("trials", "")).strip()
+        if not raw.isdigit():
+            raise TuneError("trials: a whole number")
+        request_text = request_string(int(raw), str(form.get("fixed", "")).strip())
+        await run_in_threadpool(services(request).admin.supervisor.start_run, site["id"], request_text,
+                                trigger="tune")
+    except (UpnextError, OSError) as exc:
+        return await _render(request, site, sites, tune_error=str(exc), status=400,
+                             form={"trials": form.get("trials", ""), "fixed": form.get("fixed", "")})
+    return redirect(site_url(site, "models"), "tuning-started", anchor="runs")
 
 
 @admin_view

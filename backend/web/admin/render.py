@@ -33,6 +33,7 @@ NOTICES = {
     "site-created": "Site created. Copy its secret key now: it is shown only once.",
     "availability-saved": "Availability changed.",
     "run-started": "Training run started.",
+    "tuning-started": "Tuning run started: its best parameters become the scheduled retraining's.",
     "run-cancelled": "Cancel requested.",
     "promoted": "Model promoted: every server process serves it within seconds.",
     "rolled-back": "Rolled back to the previous model.",

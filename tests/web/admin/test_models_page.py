@@ -139,3 +139,42 @@ def test_both_protocols_are_shown_for_each_model_and_on_the_newest_day(admin, sh
     assert "Served Recall@20" in newest_day
     for value in ("0.4222", "0.1999", "0.0199", "0.3888", "0.0388"):
         assert value in newest_day, value
+
+
+@pytest.mark.slow
+def test_tune_then_train(admin, shop, engine):
+    """A tuning run (a real background process of parallel trials) shows its progress, makes its best
+    parameters the schedule's, and the page then offers to train with them."""
+    if not str(engine.url).startswith("sqlite"):
+        pytest.skip("one real tuning run is enough; it runs on SQLite")
+    base = f"/admin/sites/{shop.site_id}"
+    seed_visits(engine, shop.site_id, sessions=300, days=3)
+    r = admin.post(base + "/models/tune", data={"csrf": admin.csrf, "trials": "2", "fixed": "n_epochs=1,layers=16"})
+    assert r.status_code == 303 and "notice=tuning-started" in r.headers["location"]
+    [run] = runs.list_runs(engine, shop.site_id)
+    assert (run.trigger, run.params) == ("tune", "trials=2,n_epochs=1,layers=16")
+    done = _wait_for_run(admin, f"{base}/runs/{run.id}.json", timeout=180)
+    assert done["status"] == "succeeded", done["error"]
+    assert done["progress"]["trial"] == 2 and done["progress"]["fraction"] == 1.0
+    best = runs.get_run(engine, run.id).result["tuning"]["best_params"]
+    assert get_schedule(engine, shop.site_id).params == best
+    page = admin.get(base + "/models").text
+    offer = page.split('id="train-tuned"')[1].split("</form>")[0]
+    assert f'name="params" value="{best}"' in offer
+    r = admin.post(base + "/models/train", data={"csrf": admin.csrf, "params": best})
+    assert r.status_code == 303
+    trained = runs.list_runs(engine, shop.site_id)[0]
+    assert (trained.trigger, trained.params) == ("manual", best)
+    runs.request_cancel(engine, trained.id, shop.site_id)
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"trials": "0"}, "trials: between 1 and 1000"),
+    ({"trials": "lots"}, "trials: a whole number"),
+    ({"trials": "3", "fixed": "layers=banana"}, "layers"),
+    ({"trials": "3", "fixed": "diginetica"}, "name=value pairs only"),
+])
+def test_bad_tuning_requests_start_nothing(admin, shop, engine, form, message):
+    r = admin.post(f"/admin/sites/{shop.site_id}/models/tune", data={"csrf": admin.csrf, **form})
+    assert r.status_code == 400 and message in r.text
+    assert runs.list_runs(engine, shop.site_id) == []
