@@ -38,6 +38,7 @@ from backend.store.db import Engine
 from backend.store.tuning import Study, Trial, open_study, record_trial, study_trials
 
 VALID_SHARE = 0.1
+DEFAULT_START = "diginetica"      # a new study's first trial: the preset a site's first model trains with
 SEED = 42
 OBJECTIVE = "served_recall@20"
 POLL_S = 0.2
@@ -153,6 +154,47 @@ def suggest(trial: optuna.trial.BaseTrial, base: Hyperparameters) -> dict[str, A
     return values
 
 
+def start_values(start: str, base: Hyperparameters) -> dict[str, Any]:
+    """The first trial of a new study: ``start`` (a preset and/or parameter string, e.g. the site's current
+    parameters) as values of the space, each snapped to the nearest point of its range, only for the names a trial
+    asks (not those ``base`` fixes). A search that begins there cannot end below it on the validation split."""
+    p = parse_params(start)
+    d = p.as_dict()
+    raw = {"loss": p.loss, "constrained_embedding": p.constrained_embedding, "embedding": p.embedding,
+           "layers": p.layers[0], "n_epochs": p.n_epochs}
+    for name in ("batch_size", "dropout_p_embed", "dropout_p_hidden", "learning_rate", "momentum", "n_sample",
+                 "sample_alpha", "bpreg", "logq"):
+        raw[name] = d[name]
+    if p.final_act.startswith("elu-"):
+        raw["elu_param"] = float(p.final_act[4:])
+    fixed = _fixed_names(base)
+    loss = base.loss if "loss" in fixed else p.loss
+    constrained = base.constrained_embedding if "constrained_embedding" in fixed else p.constrained_embedding
+    wanted = ["loss", "constrained_embedding", "layers", "batch_size", "dropout_p_embed", "dropout_p_hidden",
+              "learning_rate", "momentum", "n_sample", "sample_alpha", "n_epochs"]
+    wanted += [] if constrained else ["embedding"]
+    wanted += ["bpreg", "elu_param"] if loss == "bpr-max" else ["logq"]
+    out: dict[str, Any] = {}
+    for name in wanted:
+        if FIELD[name] in fixed or name not in raw:
+            continue
+        out[name] = _snap(SPACE[name], raw[name])
+    return out
+
+
+def _snap(dist, value):
+    if isinstance(dist, CategoricalDistribution):
+        if value in dist.choices:
+            return value
+        return min(dist.choices, key=lambda c: abs(float(c) - float(value)))
+    lo, hi, step = dist.low, dist.high, dist.step or 0
+    v = min(max(value, lo), hi)
+    if step:
+        v = lo + round((v - lo) / step) * step
+        v = min(v, hi)
+    return int(v) if isinstance(dist, IntDistribution) else round(float(v), 6)
+
+
 def hyperparameters(base: Hyperparameters, values: dict[str, Any]) -> Hyperparameters:
     """``base`` with a trial's values; settings the trial's loss does not use are reset (no bpreg with
     cross-entropy, no logQ with bpr-max, the final activation by loss unless tuned or fixed)."""
@@ -255,9 +297,11 @@ def default_jobs() -> int:
 def run_study(engine: Engine, name: str, data: SessionData, n_trials: int, *, source: str = "",
               site_id: int | None = None, jobs: int | None = None, timeout: float | None = None,
               fixed: str = "", seed: int = SEED, valid_share: float = VALID_SHARE, first_target: int = 2,
+              start: str | None = None,
               on_trial: Callable[[Trial, Trial | None, int, int], None] | None = None) -> TuneResult:
     """Run study ``name`` until it holds ``n_trials`` finished trials (or ``timeout`` seconds pass: no new
-    trial starts after it). ``on_trial(trial, best, finished, n_trials)`` after each finished trial."""
+    trial starts after it). ``on_trial(trial, best, finished, n_trials)`` after each finished trial. ``start``
+    (a preset and/or parameter string): a new study's first trial (``start_values``)."""
     if n_trials < 1:
         raise TuneError(f"trials must be at least 1, got {n_trials}")
     if jobs is not None and jobs < 1:
@@ -285,6 +329,8 @@ def run_study(engine: Engine, name: str, data: SessionData, n_trials: int, *, so
             params=t.params, distributions={k: SPACE[k] for k in t.params},
             value=t.value if t.state == "complete" else None,
             state=optuna.trial.TrialState.COMPLETE if t.state == "complete" else optuna.trial.TrialState.FAIL))
+    if start and not done:
+        opt.enqueue_trial(start_values(start, base))
     remaining = n_trials - len(done)
     trials = list(done)
     result = TuneResult(study, trials, 0, 0.0, config=config)

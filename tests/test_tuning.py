@@ -12,7 +12,7 @@ from backend.session_data import SessionData
 from backend.store.db import make_engine
 from backend.store.tuning import get_study, study_trials
 from backend.tuning import (SPACE, TuneError, hyperparameters, params_string, run_study, split_validation,
-                            suggest)
+                            start_values, suggest)
 from tests.support.sessions_tsv import write_sessions_tsv
 
 FAST = "n_epochs=1,layers=16"           # held fixed: every trial trains in well under a second
@@ -62,6 +62,25 @@ def test_three_trials_finish_and_the_study_is_stored(engine, data):
     best = max(stored, key=lambda t: t.value)
     assert result.best.number == best.number and seen[-1][3] == best.value
     assert parse_params(result.best_params) == hyperparameters(parse_params(FAST), best.params)
+
+
+@pytest.mark.parametrize("start", ["diginetica", "yoochoose,layers=100"])
+def test_a_new_study_starts_at_the_given_parameters(engine, data, start):
+    run_study(engine, f"start-{start}", data, 1, jobs=1, fixed="n_epochs=1,batch_size=16", start=start)
+    [first] = study_trials(engine, get_study(engine, f"start-{start}").id)
+    assert "n_epochs" not in first.params and "batch_size" not in first.params       # fixed ones stay fixed
+    got = hyperparameters(parse_params("n_epochs=1,batch_size=16"), first.params)
+    want = parse_params(start + ",n_epochs=1,batch_size=16")
+    for name in ("loss", "final_act", "dropout_p_embed", "dropout_p_hidden", "learning_rate", "momentum",
+                 "sample_alpha", "bpreg", "logq"):
+        assert getattr(got, name) == getattr(want, name), name
+    assert got.layers == ((96,) if "layers=100" in start else want.layers)     # snapped to the space's grid
+
+
+def test_start_values_snap_into_the_space():
+    values = start_values("rsc15,learning_rate=0.9,n_epochs=30", parse_params(""))
+    assert values["layers"] == 96 and values["learning_rate"] == 0.25 and values["n_epochs"] == 10
+    assert "bpreg" not in values and values["loss"] == "cross-entropy"
 
 
 def test_a_stopped_study_resumes_where_it_stopped(engine, data):

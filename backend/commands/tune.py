@@ -11,12 +11,14 @@ from pathlib import Path
 
 from backend.commands.helpers import add_first_target
 from backend.gru4rec.data import read_sessions
+from backend.gru4rec.params import parse_params
 from backend.retraining.scheduler import set_default_params
 from backend.retraining.tuning_run import site_tuning_data
 from backend.settings import Settings
 from backend.store.db import check_current, engine_from_settings
+from backend.store.schedules import get_schedule
 from backend.store.sites import site_by_name
-from backend.tuning import SEED, VALID_SHARE, TuneError, default_jobs, run_study
+from backend.tuning import DEFAULT_START, SEED, VALID_SHARE, TuneError, default_jobs, run_study
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="parameters held fixed, e.g. n_epochs=3,layers=256 (the rest are tuned)")
     p.add_argument("--valid-share", type=float, default=VALID_SHARE,
                    help=f"share of the newest sessions used for validation (default {VALID_SHARE})")
+    p.add_argument("--start", default=DEFAULT_START, metavar="PRESET|STRING",
+                   help="a new study's first trial, so the search cannot end below it on the validation split "
+                        "(default: diginetica, the preset a site's first model uses; with --site, the site's "
+                        "retraining parameters when it has them; 'none': no start point)")
     p.add_argument("--seed", type=int, default=SEED, help=f"sampler seed (default {SEED})")
     add_first_target(p)
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
@@ -59,6 +65,16 @@ def tune(args, settings: Settings) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         engine.dispose()
+
+
+def _start(engine, start: str, site) -> str | None:
+    if start == "none":
+        return None
+    schedule = get_schedule(engine, site["id"]) if site else None
+    if schedule is not None and schedule.params and start == DEFAULT_START:
+        return schedule.params                   # the site's own parameters, unless another start was asked
+    parse_params(start)                          # a bad start: refused before any training
+    return start
 
 
 def _interrupted(signum, frame) -> None:
@@ -90,7 +106,8 @@ def _tune(args, engine) -> int:
 
     result = run_study(engine, name, data, args.trials, source=source, site_id=site["id"] if site else None,
                        jobs=args.jobs, timeout=args.timeout, fixed=args.fix, seed=args.seed,
-                       valid_share=args.valid_share, first_target=args.first_target, on_trial=on_trial)
+                       valid_share=args.valid_share, first_target=args.first_target,
+                       start=_start(engine, args.start, site), on_trial=on_trial)
     if site and result.best is not None:
         set_default_params(engine, site["id"], result.best_params)
     out = result.as_json()

@@ -16,9 +16,10 @@ from backend.retraining.scheduler import set_default_params
 from backend.session_data import SessionData
 from backend.store.db import Engine
 from backend.store.export import export_sessions
+from backend.store.schedules import get_schedule
 from backend.store.sites import list_sites
 from backend.store.tuning import get_study, study_trials
-from backend.tuning import TuneError, fixed_params, run_study
+from backend.tuning import DEFAULT_START, TuneError, fixed_params, run_study
 
 MAX_TRIALS = 1000
 
@@ -66,6 +67,12 @@ def study_name(site_name: str, fixed: str) -> str:
     return f"site-{site_name}" + (f"-{fixed}" if fixed else "")
 
 
+def _start_point(engine: Engine, site_id: int) -> str:
+    """A new study begins at the site's current retraining parameters (else the first model's preset)."""
+    schedule = get_schedule(engine, site_id)
+    return schedule.params if schedule is not None and schedule.params else DEFAULT_START
+
+
 def tune_site(engine: Engine, run, beat) -> dict:
     """Execute a tuning run (``run.params`` is its request); returns the run's result."""
     trials, jobs, fixed = parse_request(run.params)
@@ -87,7 +94,7 @@ def tune_site(engine: Engine, run, beat) -> dict:
 
     beat.set("tuning", {"trial": 0, "n_trials": trials, "fraction": 0.0})
     result = run_study(engine, name, data, target, source=f"site:{site['name']}", site_id=run.site_id, jobs=jobs,
-                       fixed=fixed, on_trial=on_trial)
+                       fixed=fixed, start=_start_point(engine, run.site_id), on_trial=on_trial)
     if result.best is None:
         raise UpnextError("no trial finished: see the log")
     set_default_params(engine, run.site_id, result.best_params)
