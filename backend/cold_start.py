@@ -8,7 +8,10 @@ warm and cold targets: HR (= Recall) and NDCG at 10 and 20, MRR@20, and the shar
 
 Models: GRU4Rec without features (a cold item is never trained: it cannot be ranked), GRU4Rec with features,
 the features-only model (``id_dropout=1``), popular-in-category (items sharing most feature tokens with the last
-context item, then by training popularity) and content-kNN (cosine of the feature rows to the last context item).
+context item, then by training popularity), content-kNN (cosine of the feature rows to the last context item),
+and the session baselines of backend/baselines/ fitted on the training sessions: item-kNN (the neighbours of the
+last context item it knows) and V-SKNN (the whole context, its items the model knows). Like GRU4Rec without
+features, neither can rank a cold item (it scores -inf, as every item a model does not know).
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from backend.baselines.itemknn import ItemKNN
+from backend.baselines.vsknn import VSKNN
 from backend.errors import UpnextError
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.trainer import train
@@ -106,7 +111,7 @@ def final_states(weights: GRU4RecWeights, contexts: list[np.ndarray]) -> np.ndar
 
 
 class Scorer:
-    """``scores(users)`` -> (len(users), n_items) float32 over the split's item indices."""
+    """``scores(users)`` -> (len(users), n_items) float32 (V-SKNN: float64) over the split's item indices."""
 
     def __init__(self, name: str, fn):
         self.name, self.fn = name, fn
@@ -151,6 +156,75 @@ def content_scorers(features: ItemFeatures, split: ColdSplit) -> list[Scorer]:
         overlap = np.asarray((B[np.maximum(last[users], 0)] @ B.T).todense(), np.float32)
         return overlap + pop[None, :]
     return [Scorer("popular-in-category", popular_in_category), Scorer("content-knn", knn)]
+
+
+def _to_split(model_ids, split: ColdSplit) -> np.ndarray:
+    """(n_model_items,) the split's index of each item of a model trained on ``split.train``."""
+    where = {i: k for k, i in enumerate(split.item_ids)}
+    return np.array([where[str(i)] for i in model_ids], np.int64)
+
+
+def _known_contexts(model_ids, split: ColdSplit) -> list[np.ndarray]:
+    """Each user's context as the model's item indices, the items it does not know (cold ones) left out."""
+    to_model = np.full(len(split.item_ids), -1, np.int64)
+    to_model[_to_split(model_ids, split)] = np.arange(len(model_ids))
+    return [to_model[c][to_model[c] >= 0] for c in split.contexts]
+
+
+def itemknn_scorer(knn: ItemKNN, split: ColdSplit) -> Scorer:
+    """Item-kNN (backend/baselines/itemknn.py): the similarity of each item to the last context item the model
+    knows; every other item scores 0."""
+    to_split = _to_split(knn.item_ids, split)
+    last = np.array([c[-1] if len(c) else -1 for c in _known_contexts(knn.item_ids, split)])
+
+    def fn(users: np.ndarray) -> np.ndarray:
+        out = np.full((len(users), len(split.item_ids)), -np.inf, np.float32)
+        out[:, to_split] = 0.0
+        for k, u in enumerate(users):
+            if last[u] >= 0:
+                nb = knn.neighbours[last[u]]
+                ok = nb >= 0
+                out[k, to_split[nb[ok]]] = knn.similarities[last[u]][ok]
+        return out
+    return Scorer("item-knn", fn)
+
+
+def vsknn_scorer(model: VSKNN, split: ColdSplit) -> Scorer:
+    """V-SKNN (backend/baselines/vsknn.py) with the user's context (the items the model knows) as the session:
+    item x at position p of L weighs p / L (its latest position); the ``sample_size`` most recent training
+    sessions sharing an item are the candidates, each similar by the weights of the items it holds; the ``k``
+    most similar (ties: the more recent) vote for their items with their similarity (the others it knows score 0,
+    those it does not know -inf). The sums run in the
+    kernel's order, in float64, so ties fall as they do there."""
+    k, sample_size = int(model.params["k"]), int(model.params["sample_size"])
+    n_model = len(model.item_ids)
+    to_split = _to_split(model.item_ids, split)
+    contexts = _known_contexts(model.item_ids, split)
+    sims = np.zeros(len(model.session_ptr) - 1)
+
+    def fn(users: np.ndarray) -> np.ndarray:
+        out = np.full((len(users), len(split.item_ids)), -np.inf)
+        out[:, to_split] = 0.0
+        for r, u in enumerate(users):
+            c = contexts[u]
+            if not len(c):
+                continue
+            weights = np.zeros(n_model)
+            weights[c] = np.arange(1, len(c) + 1) / len(c)        # in order: the latest position wins
+            distinct = c[np.sort(np.unique(c, return_index=True)[1])]
+            sims[:] = 0.0
+            for x in distinct:                                      # each item's sessions, in the prefix's order
+                sims[model.item_sessions[model.item_ptr[x]:model.item_ptr[x + 1]]] += weights[x]
+            recent = np.flatnonzero(sims)[::-1][:sample_size]       # the most recent first
+            top = recent[np.argsort(-sims[recent], kind="stable")[:k]]
+            lengths = model.session_ptr[top + 1] - model.session_ptr[top]
+            items = np.concatenate([model.session_items[model.session_ptr[t]:model.session_ptr[t + 1]]
+                                    for t in top])
+            scores = np.zeros(n_model)
+            np.add.at(scores, items, np.repeat(sims[top], lengths))
+            out[r, to_split] = scores
+        return out
+    return Scorer("v-sknn", fn)
 
 
 def evaluate_scorer(scorer: Scorer, split: ColdSplit) -> dict:
@@ -200,7 +274,7 @@ def run(sequences: list[list[str]], records: list[dict], params: Hyperparameters
                 "gru4rec+features": params.replace(item_features=True, id_dropout=id_dropout),
                 "features-only": params.replace(item_features=True, id_dropout=1.0)}
     results = []
-    for name in models or ("popular-in-category", "content-knn", *variants):
+    for name in models or ("popular-in-category", "content-knn", "item-knn", "v-sknn", *variants):
         t0 = time.perf_counter()
         if name in variants:
             p = variants[name]
@@ -209,6 +283,10 @@ def run(sequences: list[list[str]], records: list[dict], params: Hyperparameters
             scorer = gru4rec_scorer(name, trained.weights, list(data.item_ids), split)
             extra = {"train_seconds": round(time.perf_counter() - t0, 1),
                      "events_per_second": round(trained.events_per_second), "params": p.as_dict()}
+        elif name == "item-knn":
+            scorer, extra = itemknn_scorer(ItemKNN.fit(split.train), split), {}
+        elif name == "v-sknn":
+            scorer, extra = vsknn_scorer(VSKNN.fit(split.train), split), {}
         else:
             scorer = {s.name: s for s in content_scorers(features, split)}[name]
             extra = {}

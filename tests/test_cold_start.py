@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from backend import cold_start
+from backend.baselines.common import prediction_points
+from backend.baselines.itemknn import ItemKNN
+from backend.baselines.vsknn import VSKNN
 from backend.cli import main
+from backend.session_data import SessionData
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.weights import gru_step
 
@@ -91,3 +95,45 @@ def test_a_feature_models_context_is_fed_with_its_item_vectors():
         state = gru_step(w.folded(), to_model[[item]], [state])[-1]
     expected = state[0] @ w.item_vectors()[to_model].T + w.By[to_model]
     np.testing.assert_allclose(scores[0], expected, rtol=1e-4, atol=1e-5)
+
+
+def _kernel_rank(scores, target):
+    """The baselines' conservative rank: items scored >= the target (itself included), n_items if it scored 0."""
+    return int((scores >= scores[target]).sum()) if scores[target] > 0 else len(scores)
+
+
+
+@pytest.mark.parametrize("baseline", ["item-knn", "v-sknn"])
+def test_session_baselines_score_as_their_kernels_rank(baseline):
+    """The leave-one-out scorers of item-kNN and V-SKNN rank each user's target exactly as the baselines' own
+    kernels rank the same prefix (those users whose items the model all knows)."""
+    seqs, _ = _data(users=120)
+    seqs = [s + s[:2] for s in seqs]                  # repeated items: V-SKNN weighs an item by its latest place
+    split = cold_start.cold_split(seqs, [], 0.0, seed=0)
+    if baseline == "item-knn":
+        model = ItemKNN.fit(split.train, k=10)
+        scorer = cold_start.itemknn_scorer(model, split)
+    else:
+        model = VSKNN.fit(split.train, k=7, sample_size=40)
+        scorer = cold_start.vsknn_scorer(model, split)
+    index = {str(i): k for k, i in enumerate(model.item_ids)}
+    users = [u for u, seq in enumerate(seqs) if all(i in index for i in seq)]
+    assert len(users) > 50
+    test = SessionData.from_sessions([[index[i] for i in seqs[u]] for u in users], item_ids=model.item_ids)
+    starts, targets = prediction_points(test, 2)
+    last = np.isin(targets, test.offsets[1:] - 1)         # each user's last item
+    expected, _ = model.rank_pairs(test, first_target=2)
+    scores = scorer.fn(np.array(users))
+    got = [_kernel_rank(scores[k], split.targets[u]) for k, u in enumerate(users)]
+    assert got == expected[last].tolist()
+    assert min(got) < len(split.item_ids)              # some targets are found
+
+
+def test_session_baselines_cannot_rank_cold_items():
+    seqs, records = _data()
+    params = Hyperparameters(layers=(8,), n_epochs=1)
+    res = {r["model"]: r for r in cold_start.run(seqs, records, params, cold_fraction=0.2, seed=2,
+                                                 models=("item-knn", "v-sknn"))}
+    for name in ("item-knn", "v-sknn"):
+        assert res[name]["cold"]["targets"] > 0 and res[name]["cold"]["hr@20"] == 0.0
+        assert res[name]["cold_in_top20"] == 0.0 and res[name]["warm"]["hr@20"] > 0.2, name

@@ -10,7 +10,7 @@ from backend import cold_start
 from backend.gru4rec.params import parse_params
 from backend.settings import Settings
 
-MODELS = ("popular-in-category", "content-knn", "gru4rec", "gru4rec+features", "features-only")
+MODELS = ("popular-in-category", "content-knn", "item-knn", "v-sknn", "gru4rec", "gru4rec+features", "features-only")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

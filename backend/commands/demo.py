@@ -1,5 +1,6 @@
 """``upnext demo``: a self-contained demo on SQLite under ./var: two demo sites (a shop and a video site), each
-with its generated catalogue and visits, placements and a trained live model; then serve them."""
+with its generated catalogue and visits, placements and a trained live model; then serve them. The models use
+item features (backend/item_features.py), so a product added to a demo catalogue later is recommended at once."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,7 @@ from backend.publishing import publish_artifact
 from backend.settings import Settings
 from backend.store.db import engine_from_settings, migrate
 from backend.store.export import export_sessions
+from backend.store.items import feature_records
 from backend.store.placements import PlacementConfig, list_placements, save_placement
 from backend.store.sites import create_site, list_sites, rotate_keys, set_origins
 from backend.store.trained_models import live_models
@@ -30,7 +32,7 @@ DEMO_SITES = {
                              ("up-next", "video", "gru4rec_sequence", 6, "Up next", False))),
 }
 DEMO_PARAMS = "loss=cross-entropy,layers=96,batch_size=32,n_sample=256,sample_alpha=0.5,dropout_p_embed=0.1," \
-              "learning_rate=0.1,momentum=0.0,logq=1.0,n_epochs=4"
+              "learning_rate=0.1,momentum=0.0,logq=1.0,n_epochs=4,item_features=True,id_dropout=0.5"
 KEYS_FILE = "demo-sites.json"
 
 
@@ -83,7 +85,7 @@ def prepare(settings: Settings, name: str, site_id: int, *, retrain: bool = Fals
                                                                 n=n, title=title, same_category=same))
         if site_id in live_models(engine) and not retrain:
             return {**seeded, "trained": None}
-        data = export_sessions(engine, site_id)
+        data, records = export_sessions(engine, site_id), feature_records(engine, site_id)
         out = settings.model_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         with tqdm(desc=f"{name}: train", unit="ev", unit_scale=True, file=sys.stderr) as bar:
             def progress(p):
@@ -91,7 +93,8 @@ def prepare(settings: Settings, name: str, site_id: int, *, retrain: bool = Fals
                 bar.set_postfix(epoch=f"{p.epoch}/{p.n_epochs}", loss=f"{p.loss:.3f}",
                                 ev_s=f"{p.events_per_second:,.0f}", refresh=False)
                 bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
-            summary = train_bundle(data, parse_params(DEMO_PARAMS), out, source=f"site:{name}", progress=progress)
+            summary = train_bundle(data, parse_params(DEMO_PARAMS), out, source=f"site:{name}", progress=progress,
+                                   feature_records=records)
         model_id = publish_artifact(engine, site_id, out, model_dir=settings.model_dir)
         return {**seeded, "trained": {"model_id": model_id, "path": str(out),
                                       "seconds": summary["training"]["seconds"]}}

@@ -19,6 +19,7 @@ from backend.settings import REPO_ROOT
 from backend.simulation.server import ServerProcess, free_port
 from backend.store.db import make_engine
 from backend.store.tables import Event
+from backend.store.trained_models import live_models
 
 
 @pytest.fixture(scope="module")
@@ -217,3 +218,39 @@ def test_time_to_first_carousel_on_the_product_page(demo, context, page, capsys)
         print(f"\nDOMContentLoaded -> first painted carousel card, demo product page: median {median:.0f} ms "
               f"over 10 loads (min {min(times):.0f}, max {max(times):.0f})")
     assert len(times) == 10 and median > 0
+
+
+def test_a_new_product_shows_in_its_categorys_product_page_carousel_without_retraining(demo, page, screenshot):
+    """Issue 15: a product PUT into the demo shop's catalogue after its model was trained gets a vector from its
+    features (the demo trains with item features), so the GRU4Rec carousel of a product page of its category and
+    style shows it, answered by the model (no fallback), and a visit to it moves the session on: no retraining."""
+    db = make_engine(demo.db)
+    site = demo.keys["demo-shop"]["id"]
+    model_before = live_models(db)[site].id
+    new = {"id": "SKU-900", "title": "Alpine Merino Runner", "url": "/demo/shop/p/SKU-900",
+           "image": "/demo/img/SKU-100.svg", "price": 89.9, "currency": "EUR", "category": "Shoes",
+           "attributes": {"style": "Alpine", "color": "black", "kind": "product"}}
+    r = httpx.put(demo.url + "/v1/items", headers={"Authorization": f"Bearer {demo.keys['demo-shop']['secret_key']}"},
+                  content=json.dumps([new]))
+    assert r.status_code == 200
+    card = page.locator('[data-upnext="next"] a[part="card"][href$="/demo/shop/p/SKU-900"]')
+    deadline = time.monotonic() + 15        # this process sees its own write at once, another within about 1 s
+    while True:
+        with page.expect_response(lambda r: "/v1/recommendations" in r.url and "placement=next" in r.url) as answer:
+            page.goto(demo.url + "/demo/shop/p/SKU-100")            # an Alpine shoe, trained
+        expect(cards(page, "next").first).to_be_visible()
+        if card.count() == 1 or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(300)
+    expect(card).to_have_count(1)
+    assert answer.value.json()["fallback"] is None                 # GRU4Rec ranked it, not a catalogue filler
+    assert card.locator(".n").text_content() == "Alpine Merino Runner"
+    screenshot(page, "demo-shop-new-product")
+    with page.expect_response(lambda r: "/v1/recommendations" in r.url and "placement=next" in r.url) as answer:
+        card.click()
+    page.wait_for_url("**/demo/shop/p/SKU-900")
+    assert page.locator("h1").text_content() == "Alpine Merino Runner"
+    assert answer.value.json()["fallback"] is None                 # the new product is a context the model knows
+    assert len(titles(page, "next")) == 8
+    assert live_models(db)[site].id == model_before                # the same model: nothing was retrained
+    db.dispose()
