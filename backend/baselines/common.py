@@ -1,4 +1,4 @@
-"""What the baselines share: the prediction points of a test set, the served setting's rank, and artifact io."""
+"""What the baselines share: the prediction points of a test set, served ranks under fixed scores, and artifact io."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from backend.artifact import Artifact, save_artifact
-from backend.gru4rec.ranking_metrics import HIDDEN_RANK
+from backend.gru4rec.ranking_metrics import served_rank
 from backend.session_data import SessionData
 
 
@@ -21,29 +21,6 @@ def prediction_points(test: SessionData, first_target: int) -> tuple[np.ndarray,
     position = np.arange(test.n_events) - starts                # 0-based position of each event
     targets = np.flatnonzero(position >= first_target - 1)
     return starts[targets].astype(np.int64), targets.astype(np.int64)
-
-
-@njit(cache=True, nogil=True)
-def served_rank(rank, t_score, target, score, items, start, end):
-    """The served setting's rank (ranking_metrics: the page's item and the session's earlier items are never
-    shown, a target among them is a miss) from the standard conservative ``rank`` of ``target`` (score
-    ``t_score``). ``score`` holds this prediction's score of every item (dense, (n_items,)); the seen items are
-    ``items[start:end]``. Each distinct seen item scored >= the target no longer counts; a seen target gets
-    ``HIDDEN_RANK``. Every baseline's kernel calls this one."""
-    for q in range(start, end):
-        if items[q] == target:
-            return HIDDEN_RANK
-    n = rank
-    for q in range(start, end):
-        x = items[q]
-        first = True
-        for u in range(start, q):
-            if items[u] == x:
-                first = False
-                break
-        if first and score[x] >= t_score:
-            n -= 1
-    return n
 
 
 @njit(cache=True, nogil=True)

@@ -20,7 +20,8 @@ import numpy as np
 from numba import njit
 
 from backend.artifact import Artifact
-from backend.baselines.common import item_ids_of, prediction_points, save_baseline, served_rank
+from backend.baselines.common import item_ids_of, prediction_points, save_baseline
+from backend.gru4rec.ranking_metrics import served_rank
 from backend.baselines.itemknn import sessions_of_items, unique_session_items
 from backend.session_data import SessionData
 

@@ -35,37 +35,40 @@ HIDDEN_RANK = np.iinfo(np.int64).max // 2   # a target the placement's filters h
 
 
 @njit(cache=True, nogil=True)
+def served_rank(rank, t_score, target, score, items, start, end):
+    """The served setting's rank (module docstring: the page's item and the session's earlier items are never
+    shown, a target among them is a miss) from the standard conservative ``rank`` of ``target`` (score
+    ``t_score``). ``score`` holds this prediction's score of every item (dense, (n_items,)); the seen items are
+    ``items[start:end]``. Each distinct seen item scored >= the target no longer counts; a seen target gets
+    ``HIDDEN_RANK``. GRU4Rec's evaluation and every baseline's kernel call this one."""
+    for q in range(start, end):
+        if items[q] == target:
+            return HIDDEN_RANK
+    n = rank
+    for q in range(start, end):
+        x = items[q]
+        first = True
+        for u in range(start, q):
+            if items[u] == x:
+                first = False
+                break
+        if first and score[x] >= t_score:
+            n -= 1
+    return n
+
+
+@njit(cache=True, nogil=True)
 def served_ranks(scores, targets, items, prefix_start, prefix_end, out):
-    """Conservative ranks with the session's seen items left out of each row: row i's seen items are
-    ``items[prefix_start[i]:prefix_end[i]]`` (the page's item is the last of them). A target among them gets
-    ``HIDDEN_RANK``; otherwise out[i] = #{j not seen : scores[i, j] >= scores[i, t_i]}."""
+    """``served_rank`` of each row of ``scores`` (M, N): row i's seen items are
+    ``items[prefix_start[i]:prefix_end[i]]`` (the page's item is the last of them)."""
     M, N = scores.shape
     for i in range(M):
         row = scores[i]
-        t_item = targets[i]
-        a, b = prefix_start[i], prefix_end[i]
-        hidden = False
-        for p in range(a, b):
-            if items[p] == t_item:
-                hidden = True
-                break
-        if hidden:
-            out[i] = HIDDEN_RANK
-            continue
-        t = row[t_item]
+        t = row[targets[i]]
         n = 0
         for j in range(N):
             n += row[j] >= t
-        for p in range(a, b):                  # take out each distinct seen item that scored >= the target
-            x = items[p]
-            first = True
-            for q in range(a, p):
-                if items[q] == x:
-                    first = False
-                    break
-            if first and row[x] >= t:
-                n -= 1
-        out[i] = n
+        out[i] = served_rank(n, t, targets[i], row, items, prefix_start[i], prefix_end[i])
 
 
 def metrics_from_ranks(ranks: np.ndarray, cutoffs=CUTOFFS) -> dict:
