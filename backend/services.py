@@ -124,8 +124,8 @@ class Services:
         await asyncio.to_thread(self._sync_and_warm)
         try:
             await asyncio.to_thread(ensure_partitions, self.engine)
-        except Exception as exc:  # the default partition takes the events meanwhile; retried every retention round
-            log.error("events partitions not checked at start-up", extra={"error": str(exc)[:300]})
+        except Exception as exc:  # the default partitions take the rows meanwhile; retried every retention round
+            log.error("partitions of events and served lists not checked at start-up", extra={"error": str(exc)[:300]})
         await self.writer.start()
         await self.served.start()
         for name, period, work in (("retention", self.settings.purge_interval_s, self._purge),

@@ -3,7 +3,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from backend.store.partitions import NAME
+from backend.store.partitions import PARTITION_NAME
 from backend.store.db import alembic_config, current_revision, head_revision, make_engine, migrate
 from backend.store.tables import Base
 
@@ -30,9 +30,9 @@ def test_models_match_migrated_schema(db_url):
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            # the events table's day partitions (PostgreSQL, store/partitions.py) are not models
+            # the day partitions of events and served lists (PostgreSQL, store/partitions.py) are not models
             opts = {"compare_type": True, "include_name": lambda name, kind, _: not (
-                kind == "table" and (name == "events_default" or NAME.fullmatch(name or "")))}
+                kind == "table" and PARTITION_NAME.fullmatch(name or ""))}
             diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     finally:
         engine.dispose()

@@ -1,10 +1,16 @@
+import pytest
 from sqlalchemy import insert
 
 from backend.store import traffic as overview
+from backend.store.db import make_engine, migrate
+from backend.store.partitions import DAY_MS, EVENTS, SERVED_LISTS, ensure_partitions, partition_name
+from backend.store.sites import create_site
 from backend.store.tables import Event, ServedList
+from tests.support.plans import describe, explain, fill, holding_rows, recorded
 
 NOW = 1_800_000_000_000 + 30_000          # half a minute into a minute
 MIN = 60_000
+VOLUME_NOW = 1_800_000_000_000          # 2027-01-15 08:00 UTC
 
 
 def _event(site_id, session, received):
@@ -43,3 +49,39 @@ def test_fallback_shares_group_answers_by_placement_and_reason(engine, site):
     assert shares["next"].fallback_share == 0.5
     assert shares["similar"].requests == 1 and shares["similar"].fallback_share == 1.0
     assert overview.requests_per_minute(engine, site.site_id, 2, now=NOW) == [0, 5]
+
+
+@pytest.fixture(scope="module")
+def at_volume(postgres_server):
+    """200k events and 60k served lists over 10 days of one site, on PostgreSQL (partitioned by day)."""
+    url = postgres_server.create_database("upnext_overview_plans")
+    migrate(url)
+    engine = make_engine(url)
+    site = create_site(engine, "shop", []).site_id
+    ensure_partitions(engine, now=VOLUME_NOW - 10 * DAY_MS, ahead_days=13)
+    fill(engine, site, start_ms=VOLUME_NOW - 10 * DAY_MS, end_ms=VOLUME_NOW, events=200_000, served=60_000)
+    yield engine, site
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_overview_queries_read_only_the_window_s_day_through_an_index(at_volume):
+    """Issue 16, part 4: each query of the admin overview (events and requests per minute over the last hour,
+    active sessions, fallback shares) reads only the day partition its window falls in, through an index; a
+    sequential scan only ever meets an empty partition (the coming days', the default)."""
+    engine, site = at_volume
+    with recorded(engine) as sent:
+        overview.events_per_minute(engine, site, 60, now=VOLUME_NOW)
+        overview.requests_per_minute(engine, site, 60, now=VOLUME_NOW)
+        overview.active_sessions(engine, site, now=VOLUME_NOW)
+        overview.fallback_shares(engine, site, since_ms=VOLUME_NOW - 60 * MIN)
+    full = holding_rows(engine)
+    today = VOLUME_NOW // DAY_MS
+    assert len(sent) == 4 and len(full) >= 20                     # ten days of each table hold rows
+    for statement, parameters in sent:
+        scans = explain(engine, statement, parameters)
+        read = [s for s in scans if s.relation in full]
+        table = "events" if "FROM events" in statement else "served_lists"
+        assert {s.relation for s in read} == {partition_name(today, EVENTS if table == "events" else SERVED_LISTS)}, \
+            describe(scans)
+        assert all(s.how != "Seq Scan" and s.index for s in read), describe(scans)
