@@ -7,7 +7,7 @@ token, so it stays unique in practice). backend/store/partitions.py creates the 
 retention drops expired ones.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0006
 """
 from datetime import datetime, timezone
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0013'
-down_revision = '0008'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
