@@ -20,11 +20,13 @@ class Algorithm:
 ALGORITHMS = (
     Algorithm("gru4rec_next", "GRU4Rec next: what this visit goes on to", ("gru4rec", "gru4rec-next")),
     Algorithm("gru4rec_sequence", "GRU4Rec sequence: an up-next playlist, step by step", ("gru4rec-sequence",)),
+    Algorithm("gru4rec_blend", "GRU4Rec + item-to-item blend: next items, nudged towards the page item's "
+                               "neighbours", ("gru4rec-blend",)),
     Algorithm("item_to_item", "Item-to-item: neighbours of the page's item", ("item-to-item", "item-knn")),
     Algorithm("popular", "Popular: the most viewed items"),
 )
 NAMES = tuple(a.name for a in ALGORITHMS)
-GRU4REC = ("gru4rec_next", "gru4rec_sequence")    # the ones that need the site's GRU4Rec model
+GRU4REC = ("gru4rec_next", "gru4rec_sequence", "gru4rec_blend")    # the ones that need the site's GRU4Rec model
 FALLBACKS = ("item_to_item", "popular")           # what may fill a list the algorithm leaves short
 HOLDOUT = "holdout"     # an experiment arm that shows no widget: the answer's list is empty
 ARM_CHOICES = NAMES + (HOLDOUT,)                  # what an experiment's arm may be

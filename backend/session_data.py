@@ -80,3 +80,31 @@ class SessionData:
         offsets[1:] = np.cumsum([len(s) for s in sessions])
         times = np.full(len(sessions), np.nan) if start_times is None else np.asarray(start_times, float)
         return cls(np.asarray(item_ids, dtype=object), np.asarray(flat, dtype=np.int32), offsets, times)
+
+
+def select_sessions(data: SessionData, keep: np.ndarray, *, reindex: bool) -> SessionData:
+    """The sessions where ``keep`` (n_sessions,) bool is true; ``reindex`` drops items none of them holds."""
+    lengths = data.lengths[keep]
+    items = data.items[np.repeat(keep, data.lengths)]
+    item_ids = data.item_ids
+    if reindex:
+        used, items = np.unique(items, return_inverse=True)
+        item_ids = data.item_ids[used]
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return SessionData(item_ids=item_ids, items=np.asarray(items, dtype=np.int32), offsets=offsets,
+                       start_times=data.start_times[keep])
+
+
+def restrict_to_items(test: SessionData, item_ids) -> SessionData:
+    """``test`` without the events of items outside ``item_ids``: evaluating two models with different
+    vocabularies on the result scores both on exactly the same predictions."""
+    allowed = set(str(i) for i in item_ids)
+    keep_item = np.array([str(i) in allowed for i in test.item_ids], dtype=bool)
+    keep = keep_item[test.items] if test.n_events else np.zeros(0, dtype=bool)
+    session_of = np.repeat(np.arange(test.n_sessions), test.lengths)
+    lengths = np.bincount(session_of[keep], minlength=test.n_sessions)
+    offsets = np.zeros(test.n_sessions + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return SessionData(item_ids=test.item_ids, items=test.items[keep], offsets=offsets,
+                       start_times=test.start_times)

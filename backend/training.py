@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from backend.baselines import ItemKNN, Popularity
+from backend.blend import aligned_neighbours, check_weight, choose_weight, evaluate_blend, validation_split
 from backend.errors import UpnextError
 from backend.gru4rec.data import align_to_items
 from backend.gru4rec.evaluation import evaluate_gru4rec_both
@@ -39,11 +40,15 @@ def evaluate_bundle_parts(weights, item_ids, test: SessionData, first_target: in
 def train_bundle(data: SessionData, params, out: str | Path, *, source: str = "", impl: str = "fast",
                  device: str = "cpu", progress: Callable | None = None, threads: int | None = None,
                  test: SessionData | None = None, first_target: int = 2, fallbacks: bool = True,
-                 max_steps: int | None = None, feature_records: list[dict] | None = None) -> dict:
+                 max_steps: int | None = None, feature_records: list[dict] | None = None,
+                 blend: str | float | None = None) -> dict:
     """Train, evaluate on ``test`` (if given), write the bundle; returns what happened (metrics, timings).
     ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way.
     ``feature_records``: catalogue records (``params.item_features``: the model's items are the data's and every
-    record's, each with its features; see backend/item_features.py)."""
+    record's, each with its features; see backend/item_features.py). ``blend``: the GRU4Rec + item-kNN blend's
+    weight kept in the manifest (backend/blend.py): a number, or "auto" to choose it on a validation split (the
+    newest 10% of the sessions; GRU4Rec and item-kNN trained once more on the older 90% for it); None: none kept
+    (serving then uses blend.DEFAULT_WEIGHT). With ``test`` the blend's metrics go under metrics["blend"]."""
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
     events_data = data
@@ -51,9 +56,23 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
         features = item_features_for(params, feature_records)
         data = with_catalogue_items(data, features.item_ids)
         kwargs["features"] = features
+    blend_info = None
+    if blend == "auto":
+        fit, valid = validation_split(data)
+        fit_weights = run_training(fit, params, impl=impl, device=device, threads=threads, **kwargs).weights
+        w, on_valid = choose_weight(fit_weights.folded(), ItemKNN.fit(fit), valid, first_target)
+        blend_info = {"weight": w, "chosen": "validation", "validation_served_recall@20": {
+            str(k): v for k, v in on_valid.items()}}
+    elif blend is not None:
+        blend_info = {"weight": check_weight(blend), "chosen": "given"}
     result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)
     weights = result.weights.folded()
     metrics = evaluate_bundle_parts(weights, data.item_ids, test, first_target) if test else {}
+    knn = ItemKNN.fit(events_data) if fallbacks or (test and blend_info) else None
+    if test and blend_info:
+        nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
+        metrics["blend"] = {"weight": blend_info["weight"], **evaluate_blend(
+            weights, nb, nw, align_to_items(test, data.item_ids), blend_info["weight"], first_target)}
     training = {"impl": impl, "device": result.device,
                 "seconds": round(time.perf_counter() - t0, 3),
                 "loop_seconds": round(sum(result.epoch_seconds), 3),
@@ -63,11 +82,11 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     info = data_info(events_data, source)
     out = Path(out)
     save_model(out, result.weights, params=params.as_dict(), item_ids=data.item_ids, support=data.support(),
-               data=info, metrics=metrics, training=training)
+               data=info, metrics=metrics, training=training, blend=blend_info)
     if fallbacks:
         Popularity.fit(events_data).save(out / "popular", info)
-        ItemKNN.fit(events_data).save(out / "itemknn", info)
-    return {"out": str(out), "metrics": metrics, "training": training, "data": info,
+        knn.save(out / "itemknn", info)
+    return {"out": str(out), "metrics": metrics, "training": training, "data": info, "blend": blend_info,
             "final_loss": result.epoch_loss[-1] if result.epoch_loss else None}
 
 

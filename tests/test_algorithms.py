@@ -7,14 +7,15 @@ from backend.store.placements import PlacementConfig, PlacementError
 
 
 def test_every_algorithm_has_one_name_and_a_label():
-    assert NAMES == ("gru4rec_next", "gru4rec_sequence", "item_to_item", "popular")
+    assert NAMES == ("gru4rec_next", "gru4rec_sequence", "gru4rec_blend", "item_to_item", "popular")
     assert all(a.label for a in ALGORITHMS) and ARM_CHOICES == NAMES + (HOLDOUT,)
     assert all(canonical(s) in ARM_CHOICES for s in spellings())
 
 
 @pytest.mark.parametrize("old,new", [("gru4rec", "gru4rec_next"), ("gru4rec-next", "gru4rec_next"),
                                      ("item-knn", "item_to_item"), ("item-to-item", "item_to_item"),
-                                     ("gru4rec-sequence", "gru4rec_sequence"), ("popular", "popular")])
+                                     ("gru4rec-sequence", "gru4rec_sequence"), ("gru4rec-blend", "gru4rec_blend"),
+                                     ("popular", "popular")])
 def test_older_spellings_are_stored_under_the_name(old, new):
     assert PlacementConfig("next", algorithm=old).validated().algorithm == new
     arms = validate_arms([Arm("a", "popular"), Arm("b", old)])
@@ -24,7 +25,7 @@ def test_older_spellings_are_stored_under_the_name(old, new):
 @pytest.mark.parametrize("bad", ["", "GRU4Rec", "knn", None, 3])
 def test_unknown_algorithms_are_refused(bad):
     assert canonical(bad) is None
-    with pytest.raises(PlacementError, match="algorithm must be one of gru4rec_next"):
+    with pytest.raises(PlacementError, match="algorithm: must be one of gru4rec_next"):
         PlacementConfig("next", algorithm=bad).validated()
     with pytest.raises(ExperimentError, match="algorithm must be one of"):
         validate_arms([Arm("a", "popular"), Arm("b", bad)])

@@ -6,8 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-from backend.artifact import load_artifact
+from backend.artifact import MANIFEST, load_artifact
 from backend.baselines import load_baseline
+from backend.blend import aligned_neighbours, blend_weight, check_weight, evaluate_blend
 from backend.commands.helpers import add_first_target, print_metrics
 from backend.gru4rec.data import align_to_items, read_sessions
 from backend.gru4rec.ranking_metrics import both_protocols
@@ -26,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", type=Path, required=True)
     add_first_target(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--blend-weight", type=float, metavar="W",
+                   help="a GRU4Rec bundle with itemknn/ also reports the gru4rec_blend placement algorithm "
+                        "(JSON: under \"blend\"), with the weight its manifest keeps (else 0.35) or this one")
     p.set_defaults(run=evaluate)
 
 
@@ -36,10 +40,20 @@ def evaluate(args, settings: Settings) -> int:
     if kind == FORMAT:
         weights, art = load_model(args.model)
         metrics = evaluate_bundle_parts(weights, art.item_ids, test, args.first_target)
+        if (args.model / "itemknn" / MANIFEST).exists():
+            w = check_weight(args.blend_weight) if args.blend_weight is not None else blend_weight(art.manifest)
+            knn = load_baseline(args.model / "itemknn")
+            nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, art.item_ids)
+            metrics["blend"] = {"weight": w, **evaluate_blend(weights.folded(), nb, nw,
+                                                              align_to_items(test, art.item_ids), w,
+                                                              args.first_target)}
     else:
         model = load_baseline(args.model)
         metrics = both_protocols(*model.rank_pairs(align_to_items(test, model.item_ids), args.first_target))
     metrics["model"] = kind
     metrics["seconds"] = round(time.perf_counter() - t0, 3)
     print_metrics(metrics, f"{kind} {args.model} on {args.test}", as_json=args.json)
+    if "blend" in metrics and not args.json:
+        print_metrics(metrics["blend"], f"\ngru4rec_blend (GRU4Rec + {metrics['blend']['weight']} x item-to-item)",
+                      as_json=False)
     return 0

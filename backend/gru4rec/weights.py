@@ -163,10 +163,13 @@ def gru_step(weights: GRU4RecWeights, items: np.ndarray, states: list[np.ndarray
 
 def save_model(path: str | Path, weights: GRU4RecWeights, *, params: dict[str, Any], item_ids,
                support: np.ndarray, data: dict[str, Any], metrics: dict[str, Any] | None = None,
-               training: dict[str, Any] | None = None) -> Path:
+               training: dict[str, Any] | None = None, blend: dict[str, Any] | None = None) -> Path:
+    """``blend``: the GRU4Rec + item-kNN blend's settings (backend/blend.py), kept under "blend" when given."""
     manifest = {"format": FORMAT, "params": params, "layers": weights.sizes, "embedding": weights.mode,
                 "item_ids": [str(i) for i in item_ids], "support": [int(s) for s in support],
                 "metrics": metrics or {}, "data": data, "training": training or {}}
+    if blend:
+        manifest["blend"] = blend
     arrays = weights.arrays()
     if weights.Fy is not None:          # Wy: the item vectors; Wy_id their ID part; a new item: features @ Fy
         folded = weights.folded()

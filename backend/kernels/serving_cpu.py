@@ -265,6 +265,48 @@ def score_topk_batch(hs, W, bias, k, exclude, exclude_offsets, available):
     return items, scores
 
 
+@njit(**JIT)
+def blend_topk(h, W, bias, k, exclude, available, neighbours, nweights, w):
+    n, D = W.shape
+    scores = np.empty(n, dtype=np.float32)
+    top = -np.inf
+    for j in range(n):
+        acc = np.float32(0.0)
+        for d in range(D):
+            acc += _as_f32(W[j, d]) * h[d]
+        s = acc + bias[j]
+        scores[j] = s
+        if s > top:
+            top = s
+    total = 0.0
+    for j in range(n):
+        e = np.float32(math.exp(scores[j] - top))
+        scores[j] = e
+        total += e
+    inv = np.float32(1.0 / total)
+    for j in range(n):
+        scores[j] *= inv
+    wf = np.float32(w)
+    for c in range(len(neighbours)):
+        if neighbours[c] >= 0:
+            scores[neighbours[c]] += wf * nweights[c]
+    cap = k + len(exclude)
+    hs = np.empty(cap, dtype=np.float32)
+    hi = np.empty(cap, dtype=np.int64)
+    size = 0
+    masked = len(available) > 0
+    for j in range(n):
+        if size == cap and scores[j] <= hs[0]:
+            continue
+        if masked and available[j] == 0:
+            continue
+        size = _push(hs, hi, size, cap, scores[j], j)
+    out_i = np.empty(k, dtype=np.int64)
+    out_s = np.empty(k, dtype=np.float32)
+    m = _finish(hs, hi, size, k, np.sort(exclude), out_i, out_s)
+    return out_i[:m].copy(), out_s[:m].copy()
+
+
 # ---------------------------------------------------------------- "up next" sequences
 
 @njit(**JIT)

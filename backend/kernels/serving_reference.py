@@ -97,6 +97,20 @@ def score_topk_batch(hs: np.ndarray, W: np.ndarray, bias: np.ndarray, k: int, ex
     return items, best
 
 
+def blend_topk(h: np.ndarray, W: np.ndarray, bias: np.ndarray, k: int, exclude: np.ndarray, available: np.ndarray,
+               neighbours: np.ndarray, nweights: np.ndarray, w: float) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k of the GRU4Rec + item-kNN blend (backend/blend.py): softmax over ALL items of the scores of ``h``
+    (exclusions and availability do not change it), plus ``w * nweights[c]`` on item ``neighbours[c]``
+    (neighbours: (m,) int64, -1 = none; nweights: (m,) float32, the context item's normalised similarities).
+    Returns (items (k',) int64, blend scores (k',) float32) like ``score_topk``."""
+    scores = (_item_matrix_f32(W) @ h + bias).astype(np.float64)
+    p = np.exp(scores - scores.max())
+    p = (p / p.sum()).astype(np.float32)
+    keep = neighbours >= 0
+    np.add.at(p, neighbours[keep], np.float32(w) * nweights[keep])
+    return _select(p, k, exclude, available)
+
+
 def rollout(state: np.ndarray, n: int, inputs: np.ndarray, onehot: bool, Wx: tuple, Wrz: tuple, Wh: tuple,
             b: tuple, W: np.ndarray, bias: np.ndarray, exclude: np.ndarray,
             available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

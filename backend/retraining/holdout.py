@@ -19,7 +19,7 @@ from backend.baselines import load_baseline
 from backend.gru4rec.data import align_to_items
 from backend.gru4rec.ranking_metrics import both_protocols
 from backend.gru4rec.weights import load_model
-from backend.session_data import SessionData
+from backend.session_data import SessionData, restrict_to_items, select_sessions  # noqa: F401 (moved)
 from backend.training import evaluate_bundle_parts
 
 DAY_S = 86_400.0
@@ -31,20 +31,6 @@ class HeldOut:
     train: SessionData           # items re-indexed to those the training sessions hold
     test: SessionData            # the whole vocabulary of the export (aligned to each model when evaluated)
     info: dict                   # kind, from/to (unix s), sessions, events: shown on the admin page
-
-
-def select_sessions(data: SessionData, keep: np.ndarray, *, reindex: bool) -> SessionData:
-    """The sessions where ``keep`` (n_sessions,) bool is true; ``reindex`` drops items none of them holds."""
-    lengths = data.lengths[keep]
-    items = data.items[np.repeat(keep, data.lengths)]
-    item_ids = data.item_ids
-    if reindex:
-        used, items = np.unique(items, return_inverse=True)
-        item_ids = data.item_ids[used]
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return SessionData(item_ids=item_ids, items=np.asarray(items, dtype=np.int32), offsets=offsets,
-                       start_times=data.start_times[keep])
 
 
 def split_newest_day(data: SessionData) -> HeldOut:
@@ -66,20 +52,6 @@ def split_newest_day(data: SessionData) -> HeldOut:
     info = {"kind": kind, "sessions": int(test.sum()), "events": int(test_data.n_events),
             "from": span[0] if span else None, "to": span[1] if span else None}
     return HeldOut(select_sessions(data, ~test, reindex=True), test_data, info)
-
-
-def restrict_to_items(test: SessionData, item_ids) -> SessionData:
-    """``test`` without the events of items outside ``item_ids``: evaluating two models with different
-    vocabularies on the result scores both on exactly the same predictions."""
-    allowed = set(str(i) for i in item_ids)
-    keep_item = np.array([str(i) in allowed for i in test.item_ids], dtype=bool)
-    keep = keep_item[test.items] if test.n_events else np.zeros(0, dtype=bool)
-    session_of = np.repeat(np.arange(test.n_sessions), test.lengths)
-    lengths = np.bincount(session_of[keep], minlength=test.n_sessions)
-    offsets = np.zeros(test.n_sessions + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return SessionData(item_ids=test.item_ids, items=test.items[keep], offsets=offsets,
-                       start_times=test.start_times)
 
 
 def model_item_ids(path: str | Path) -> list[str]:

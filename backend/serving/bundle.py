@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.artifact import MANIFEST, ArtifactError, array_files, load_artifact, read_manifest
+from backend.blend import aligned_neighbours
 from backend.errors import UpnextError
 from backend.serving.engine import FORMAT, GRU4RecEngine
 
@@ -59,6 +60,21 @@ def load_fallbacks(engine: GRU4RecEngine) -> tuple[np.ndarray, np.ndarray | None
     return popular, neighbours
 
 
+def load_blend(engine: GRU4RecEngine) -> np.ndarray | None:
+    """(n_items, k) float32 normalised item-kNN similarities of the bundle at ``engine.path``, row i weighting the
+    neighbours ``load_fallbacks`` gives item i (backend/blend.py); None without ``itemknn/``."""
+    knn_dir = Path(engine.path) / "itemknn"
+    if not (knn_dir / "manifest.json").exists():
+        return None
+    art = load_artifact(knn_dir, expect_format="upnext-itemknn")
+    raw = _checked_neighbours(art)
+    sims = art.arrays.get("similarities")
+    if sims is None or sims.shape != raw.shape or sims.dtype.kind != "f" or not np.isfinite(sims).all() \
+            or (sims < 0).any():
+        raise ArtifactError(f"{knn_dir}: 'similarities' must be finite numbers >= 0, one per neighbour")
+    return aligned_neighbours(art.item_ids, raw, sims, engine.item_ids)[1]
+
+
 def _item_ids(art) -> list[str]:
     ids = art.manifest.get("item_ids")
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -90,6 +106,7 @@ def check_servable(path: str | Path) -> GRU4RecEngine:
         eng = GRU4RecEngine.load(path, mmap=False)
         eng.top_k(eng.state_from_history([0]), 1)
         load_fallbacks(eng)
+        load_blend(eng)
     except ArtifactError as exc:
         raise UpnextError(f"the bundle cannot be served: {exc}") from None
     except Exception as exc:  # whatever a hostile bundle triggers is a refusal with its reason, not a traceback

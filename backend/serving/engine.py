@@ -260,6 +260,19 @@ class GRU4RecEngine:
         return kernels.score_topk_batch(hs, self._scoring, self._bias, self._k(k), flat, offsets,
                                         self._mask(available))
 
+    def blend_top_k(self, state: np.ndarray, k: int, neighbours: np.ndarray, nweights: np.ndarray, w: float,
+                    exclude: Iterable[int] = (), available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Best k allowed items of the GRU4Rec + item-kNN blend (backend/blend.py): softmax of this state's scores
+        plus ``w`` times ``nweights`` on the context item's ``neighbours`` ((m,) item indices, -1 none; (m,)
+        normalised similarities). Returns (items (k',) int64, blend scores (k',) float32), best first."""
+        h = np.ascontiguousarray(self._state(state)[self.state_size - self.layers[-1]:])
+        nb = _writable(neighbours, np.int64)
+        nw = _writable(nweights, np.float32)
+        if nb.ndim != 1 or nw.shape != nb.shape or (len(nb) and nb.max() >= self.n_items):
+            raise ValueError("neighbours and nweights: one weight per neighbour index (-1 = none)")
+        return kernels.blend_topk(h, self._scoring, self._bias, self._k(k), self._items(exclude),
+                                  self._mask(available), nb, nw, float(w))
+
     def rollout(self, state: np.ndarray, n: int, exclude: Iterable[int] = (),
                 available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """An "up next" sequence of up to n distinct items: each pick is fed back as if the visitor saw it.
@@ -295,6 +308,7 @@ class GRU4RecEngine:
             self.top_k(state, 1, exclude, available)
             self.top_k_many(two, 1, [exclude, exclude], available)
             self.rollout(state, 2, exclude, available)
+            self.blend_top_k(state, 1, np.array([0, -1]), np.array([1.0, 0.0]), 0.35, exclude, available)
         self.rerank(np.array([0, self.n_items - 1]), np.array([1.0, 0.5]), np.full(self.n_items, -1, np.int32),
                     0.5, 2, 1)
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from backend.artifact import ArtifactError
 from backend.serving.batching import ScoreBatcher
-from backend.serving.bundle import load_engine, load_fallbacks, popular_from_manifest, verify_bundle
+from backend.serving.bundle import load_blend, load_engine, load_fallbacks, popular_from_manifest, verify_bundle
 from backend.serving.engine import GRU4RecEngine
 from backend.serving.state import SessionStateCache
 from backend.store.trained_models import ModelRecord, live_models
@@ -49,6 +49,7 @@ class LiveModel:
     popular: np.ndarray               # (m,) int64 engine item indices, most popular first
     neighbours: np.ndarray | None     # (n_items, k) int64 engine item indices per item, -1 = none
     scorer: ScoreBatcher              # top-k of concurrent requests in shared passes
+    blend: np.ndarray | None = None   # (n_items, k) float32 normalised similarities of ``neighbours`` (gru4rec_blend)
     since: float = field(default_factory=time.time)   # when it went live (unix s)
 
 
@@ -95,9 +96,11 @@ class ModelRegistry:
                 raise ArtifactError(f"{path}: cannot be served ({type(exc).__name__}: {exc})") from exc
             try:
                 popular, neighbours = load_fallbacks(engine)
+                blend = load_blend(engine) if neighbours is not None else None
             except Exception as exc:  # the model itself is fine: serve it without its fallbacks
                 log.warning("model fallbacks refused; serving without item-to-item",
                             extra={"site": site, "path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+                blend = None
                 try:
                     popular, neighbours = popular_from_manifest(engine), None
                 except ArtifactError:
@@ -105,7 +108,7 @@ class ModelRegistry:
             n_sites = len(self._live) + (site not in self._live)
             budget = self.state_budget_bytes // n_sites
             new = LiveModel(site, model_id, engine, SessionStateCache(engine.state_size, budget, idle_s=self.idle_s),
-                            popular, neighbours, ScoreBatcher(engine))
+                            popular, neighbours, ScoreBatcher(engine), blend)
             for other in self._live.values():
                 if other.site != site:
                     other.states.set_budget(budget)
@@ -133,7 +136,12 @@ class ModelRegistry:
             neighbours = np.concatenate([neighbours[:engine.trained_items],
                                          np.full((engine.n_items - engine.trained_items, neighbours.shape[1]), -1,
                                                  neighbours.dtype)])
-        new = dataclasses.replace(live, engine=engine, neighbours=neighbours, scorer=ScoreBatcher(engine))
+        blend = live.blend
+        if blend is not None:
+            blend = np.concatenate([blend[:engine.trained_items],
+                                    np.zeros((engine.n_items - engine.trained_items, blend.shape[1]), blend.dtype)])
+        new = dataclasses.replace(live, engine=engine, neighbours=neighbours, scorer=ScoreBatcher(engine),
+                                  blend=blend)
         with self._publishing:
             if self._live.get(site) is not live:             # a publish came first: its model takes the items next
                 return self._live.get(site)

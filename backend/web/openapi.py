@@ -390,8 +390,8 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "rec": _REC,
                         "placement": {"type": "string"},
-                        "algorithm": {"type": "string", "description": "what served: gru4rec_next, "
-                                                                       "gru4rec_sequence, item_to_item, popular..."},
+                        "algorithm": {"type": "string",
+                                      "description": f"what served: {', '.join(NAMES)} (or an arm's)"},
                         "arm": {"type": ["string", "null"], "description": "the experiment arm, if any"},
                         "experiment": {"oneOf": [{"type": "null"}, {
                             "type": "object", "required": ["id", "arm"],

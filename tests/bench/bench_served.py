@@ -9,8 +9,8 @@ miss: served Recall@20 x 1000 = the paired simulator's clicks per 1,000 requests
 
 GRU4Rec variants: ``preset`` (the dataset's published preset) and ``mask`` (+ mask_seen=true); skipping the
 training pairs whose target repeats a seen item was measured too, worse on both datasets, and dropped.
-``blend``: GRU4Rec (preset) blended with item-kNN, score = softmax(GRU4Rec scores) + w * (item-kNN similarities
-of the last item / their sum), w chosen for the best served Recall@20 on a validation split (the newest 10% of the
+``blend``: GRU4Rec (preset) blended with item-kNN (backend/blend.py, the ``gru4rec_blend`` placement algorithm),
+score = softmax(GRU4Rec scores) + w * (item-kNN similarities of the last item / their sum), w chosen for the best served Recall@20 on a validation split (the newest 10% of the
 training sessions; GRU4Rec and item-kNN fitted on the older 90% for it), then both refitted on all the training
 sessions and scored on the test set with that w. Every variant trains with the same seed and epochs. The whole
 table takes hours on 2 busy cores (10 epochs per variant); --epochs / --max-steps for a quicker comparison (the
@@ -30,14 +30,10 @@ sys.path.insert(0, str(REPO))
 
 from backend.baselines import build  # noqa: E402
 from backend.gru4rec.data import align_to_items, read_sessions  # noqa: E402
-import numpy as np  # noqa: E402
-
-from backend.gru4rec.batches import session_parallel  # noqa: E402
-from backend.gru4rec.evaluation import evaluate_gru4rec_both, prediction_mask  # noqa: E402
-from backend.gru4rec.weights import gru_step  # noqa: E402
-from backend.retraining.holdout import restrict_to_items, select_sessions  # noqa: E402
+from backend.blend import aligned_neighbours, choose_weight, evaluate_blend, validation_split  # noqa: E402
+from backend.gru4rec.evaluation import evaluate_gru4rec_both  # noqa: E402
 from backend.gru4rec.params import parse_params  # noqa: E402
-from backend.gru4rec.ranking_metrics import both_protocols, conservative_ranks, served_ranks  # noqa: E402
+from backend.gru4rec.ranking_metrics import both_protocols  # noqa: E402
 from backend.gru4rec.trainer import train  # noqa: E402
 from backend.training import train_bundle  # noqa: E402
 
@@ -51,8 +47,6 @@ DATASETS = {      # name: (train file, test file, first target, GRU4Rec preset)
 VARIANTS = {"preset": "", "mask": "mask_seen=true"}
 BASELINES = ("popular", "itemknn", "vsknn")
 MODELS = (*BASELINES, "preset", "mask", "blend")
-BLEND_WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
-VALIDATION_SHARE = 0.1
 
 
 def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, rows: list[dict],
@@ -99,60 +93,14 @@ def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, r
             out.write_text(json.dumps(rows, indent=1))
 
 
-def blend_ranks(weights, knn, test, blend_weights, first_target=2, batch_size=256) -> dict:
-    """{w: (standard ranks, served ranks)} of softmax(GRU4Rec) + w * normalised item-kNN of the last item."""
-    schedule = session_parallel(test.offsets, batch_size)
-    counted = prediction_mask(schedule.position, first_target)
-    out = {w: (np.empty(schedule.n_pairs, np.int64), np.empty(schedule.n_pairs, np.int64)) for w in blend_weights}
-    Wy, By = np.asarray(weights.Wy), np.asarray(weights.By)
-    states = [np.zeros((0, h), np.float32) for h in weights.sizes]
-    session_start = np.repeat(test.offsets[:-1], test.lengths).astype(np.int64)
-    nb, sims = knn.neighbours, knn.similarities
-    sums = np.maximum(sims.sum(axis=1), 1e-12).astype(np.float32)
-    for t in range(schedule.n_steps):
-        rows = schedule.rows(t)
-        events, src = schedule.event[rows], schedule.src[rows]
-        states = [_carry(s, src) for s in states]
-        states = gru_step(weights, test.items[events], states)
-        block = states[-1] @ Wy.T + By
-        block -= block.max(axis=1, keepdims=True)
-        np.exp(block, out=block)
-        block /= block.sum(axis=1, keepdims=True)
-        last = test.items[events]
-        cols, vals = nb[last], sims[last] / sums[last][:, None]
-        valid = cols >= 0
-        r_idx = np.repeat(np.arange(len(events)), valid.sum(axis=1))
-        targets = test.items[events + 1]
-        for w in blend_weights:
-            mixed = block.copy()
-            np.add.at(mixed, (r_idx, cols[valid]), np.float32(w) * vals[valid])
-            std, srv = np.empty(len(events), np.int64), np.empty(len(events), np.int64)
-            conservative_ranks(mixed, targets, std)
-            served_ranks(mixed, targets, test.items, session_start[events], (events + 1).astype(np.int64), srv)
-            out[w][0][rows], out[w][1][rows] = std, srv
-    return {w: (a[counted], b[counted]) for w, (a, b) in out.items()}
-
-
-def _carry(prev, src):
-    h = np.zeros((len(src), prev.shape[1]), np.float32)
-    keep = src >= 0
-    h[keep] = prev[src[keep]]
-    return h
-
-
 def blend(data, test, params, first_target):
-    """(test metrics of the blend, the chosen w, {w: validation served R@20})."""
-    n_valid = max(1, int(round(data.n_sessions * VALIDATION_SHARE)))
-    older = np.arange(data.n_sessions) < data.n_sessions - n_valid
-    fit, valid = select_sessions(data, older, reindex=False), select_sessions(data, ~older, reindex=False)
-    valid = restrict_to_items(valid, fit.item_ids[fit.support() > 0])     # items the fitted models know
-    model = train(fit, params).weights
-    on_valid = {w: round(both_protocols(*r)["served"]["recall@20"], 4)
-                for w, r in blend_ranks(model, build("itemknn", fit), valid, BLEND_WEIGHTS, first_target).items()}
-    best = max(on_valid, key=lambda w: (on_valid[w], -w))
-    model = train(data, params).weights
-    ranks = blend_ranks(model, build("itemknn", data), test, (best,), first_target)[best]
-    return both_protocols(*ranks), best, on_valid
+    """(test metrics of the blend, the chosen w, {w: validation served R@20}): backend/blend.py, as
+    ``upnext train --blend-weight auto`` does it."""
+    fit, valid = validation_split(data)
+    best, on_valid = choose_weight(train(fit, params).weights, build("itemknn", fit), valid, first_target)
+    model, knn = train(data, params).weights, build("itemknn", data)
+    nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
+    return evaluate_blend(model, nb, nw, test, best, first_target), best, on_valid
 
 
 def main() -> None:

@@ -181,3 +181,36 @@ def test_missing_files_and_non_models(tmp_path, files, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path), "--test", str(test)]) == 1
     assert "not a model artifact" in capsys.readouterr().err
+
+
+def test_train_chooses_the_blend_weight_and_evaluate_reports_the_blend(files, tmp_path, capsys):
+    train, test = files
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(train), "--params", SMALL, "--out", str(out), "--test", str(test),
+                 "--blend-weight", "auto"]) == 0
+    text = capsys.readouterr().out
+    m = load_artifact(out).manifest
+    w = m["blend"]["weight"]
+    assert m["blend"]["chosen"] == "validation" and str(w) in m["blend"]["validation_served_recall@20"]
+    assert f"blend weight {w} (validation)" in text and "gru4rec_blend" in text
+    assert m["metrics"]["blend"]["weight"] == w and 0 < m["metrics"]["blend"]["served"]["recall@20"] <= 1
+    assert main(["evaluate", str(out), "--test", str(test), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["blend"]["weight"] == w
+    assert metrics["blend"]["served"]["recall@20"] == pytest.approx(m["metrics"]["blend"]["served"]["recall@20"])
+    assert metrics["blend"]["predictions"] == metrics["predictions"]
+    # w = 0: softmax keeps GRU4Rec's order, so the blend scores what GRU4Rec alone scores
+    assert main(["evaluate", str(out), "--test", str(test), "--json", "--blend-weight", "0"]) == 0
+    zero = json.loads(capsys.readouterr().out)
+    assert zero["blend"]["recall@20"] == pytest.approx(zero["recall@20"])
+    assert zero["blend"]["served"]["mrr@20"] == pytest.approx(zero["served"]["mrr@20"])
+    assert main(["evaluate", str(out), "--test", str(test)]) == 0
+    assert f"gru4rec_blend (GRU4Rec + {w} x item-to-item)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["-1", "lots", "nan"])
+def test_a_bad_blend_weight_is_refused_before_training(files, tmp_path, capsys, bad):
+    train, _ = files
+    assert main(["train", "--data", str(train), "--params", SMALL, "--out", str(tmp_path / "m"),
+                 "--blend-weight", bad]) == 1
+    assert "--blend-weight" in capsys.readouterr().err and not (tmp_path / "m").exists()

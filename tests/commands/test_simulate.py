@@ -80,6 +80,17 @@ def test_simulate_rsc15_sample_paired_with_a_holdout(capsys):
     assert arms["gru4rec"]["clicks_per_1000"] > arms["popular"]["clicks_per_1000"]
 
 
+def test_simulate_serves_the_blend_paired_with_item_to_item(capsys, ring_files):
+    train, test = ring_files
+    out = simulate(capsys, "--train", str(train), "--test", str(test), "--arms", "item_to_item,gru4rec_blend",
+                   "--params", SMALL_GRU, "--n", "5", "--sessions", "100", "--paired")
+    check_consistent(out)
+    arms = out["arms"]
+    assert list(arms) == ["item_to_item", "gru4rec_blend"] and arms["gru4rec_blend"]["algorithm"] == "gru4rec_blend"
+    assert arms["gru4rec_blend"]["requests"] == arms["item_to_item"]["requests"] > 0
+    assert arms["gru4rec_blend"]["clicks_per_1000"] > 0
+
+
 @pytest.mark.parametrize("args, message", [
     (["--arms", "popular,magic"], "unknown arm 'magic'"),
     (["--arms", "popular"], "at least two different arms"),

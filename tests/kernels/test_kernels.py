@@ -268,3 +268,52 @@ def test_mmr_rerank_leaves_out_a_near_duplicate_and_uses_categories_without_vect
         # items 3 and 4 have no vector and share a category: item 4 goes after the unrelated item 0
         got = impl.mmr_rerank(np.array([3, 4, 0]), relevance, vectors, norms, categories, 0.5, 3, 0)
         assert got.tolist() == [0, 2, 1]
+
+
+# ---------------------------------------------------------------- the GRU4Rec + item-kNN blend (backend/blend.py)
+
+def context_neighbours(seed: int = 5, m: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """A context item's neighbours (distinct items, a few -1 = none) and their normalised similarities."""
+    rng = np.random.default_rng(seed)
+    nb = rng.choice(N_ITEMS, size=m, replace=False).astype(np.int64)
+    nb[-3:] = -1
+    sims = rng.uniform(0.1, 1.0, size=m).astype(np.float32)
+    sims[nb < 0] = 0
+    return nb, (sims / sims.sum()).astype(np.float32)
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=str)
+@pytest.mark.parametrize("k,w", [(1, 0.35), (20, 0.35), (20, 2.0)])
+def test_blend_topk_agrees_and_filters(model, filters, k, w):
+    arrays, gru, S, H = model
+    exclude, available = FILTERS[filters]
+    nb, nw = context_neighbours()
+    h = state_after(gru, S, [1, 2, 3])[S - H:]
+    logits = (arrays["Wy"] @ h + arrays["By"]).astype(np.float64)
+    p = np.exp(logits - logits.max())
+    p /= p.sum()
+    p[nb[nb >= 0]] += w * nw[nb >= 0]                   # the definition, written out once more
+    mask = allowed(N_ITEMS, exclude, available)
+    no_near_ties(p[mask], k, tol=1e-6)
+    ref_i, ref_s = reference.blend_topk(h, arrays["Wy"], arrays["By"], k, exclude, available, nb, nw, w)
+    jit_i, jit_s = cpu.blend_topk(h, arrays["Wy"], arrays["By"], k, exclude, available, nb, nw, w)
+    assert jit_i.dtype == np.int64 and jit_s.dtype == np.float32
+    np.testing.assert_array_equal(jit_i, ref_i)
+    np.testing.assert_allclose(jit_s, ref_s, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(ref_i, np.flatnonzero(mask)[np.argsort(-p[mask], kind="stable")][:k])
+    assert mask[ref_i].all()
+
+
+def test_blend_topk_without_neighbours_or_weight_is_the_gru4rec_order(model):
+    arrays, gru, S, H = model
+    h = state_after(gru, S, [4, 9])[S - H:]
+    none, empty = np.zeros(0, np.int64), np.zeros(0, np.uint8)
+    plain, _ = cpu.score_topk(h, arrays["Wy"], arrays["By"], 10, none, empty)
+    nb, nw = context_neighbours()
+    for impl in (reference, cpu):
+        np.testing.assert_array_equal(impl.blend_topk(h, arrays["Wy"], arrays["By"], 10, none, empty, none,
+                                                      np.zeros(0, np.float32), 0.35)[0], plain)
+        np.testing.assert_array_equal(impl.blend_topk(h, arrays["Wy"], arrays["By"], 10, none, empty, nb, nw,
+                                                      0.0)[0], plain)
+        boosted = impl.blend_topk(h, arrays["Wy"], arrays["By"], 10, none, empty, nb, nw, 100.0)[0]
+        assert boosted[0] == nb[np.argmax(nw)]             # item-to-item dominates a large weight

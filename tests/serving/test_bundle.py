@@ -8,7 +8,7 @@ import pytest
 
 from backend.artifact import ArtifactError
 from backend.errors import UpnextError
-from backend.serving.bundle import check_servable, load_fallbacks
+from backend.serving.bundle import check_servable, load_blend, load_fallbacks
 from backend.serving.engine import GRU4RecEngine
 from tests.kernels.random_model import save_random_gru4rec
 from tests.support.bundles import add_itemknn, huge_header, out_of_range_neighbours, set_row
@@ -74,3 +74,17 @@ def test_an_absolute_array_name_is_refused(good, tmp_path):
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(UpnextError, match="not a plain file name"):
         check_servable(bundle)
+
+
+def test_negative_similarities_are_refused_for_the_blend(good, tmp_path):
+    bundle = copy(good["shared"], tmp_path)
+    set_row(bundle / "itemknn", "similarities", 4, -1.0)
+    with pytest.raises(UpnextError, match="'similarities' must be finite numbers >= 0"):
+        check_servable(bundle)
+
+
+def test_the_blend_weights_match_the_neighbours(good):
+    eng = check_servable(good["shared"])
+    _, neighbours = load_fallbacks(eng)
+    weights = load_blend(eng)
+    assert weights.shape == neighbours.shape and np.allclose(weights, 0.5)      # two neighbours, equal similarity

@@ -65,3 +65,15 @@ def test_the_secret_key_is_required(client, site):
                          ("DELETE", "/v1/placements/p")):
         for headers in ({}, {"Authorization": f"Bearer {site.publishable_key}"}):
             assert client.request(method, path, headers=headers, content="{}").status_code == 401
+
+
+def test_a_blend_placement_is_stored_and_answers(client, site, engine):
+    r = client.put("/v1/placements/next", headers=auth(site), content=json.dumps({"algorithm": "gru4rec_blend"}))
+    assert r.status_code == 200 and r.json()["algorithm"] == "gru4rec_blend"
+    assert list_placements(engine, site.site_id)[0].algorithm == "gru4rec_blend"
+    client.put("/v1/items", headers=auth(site), content=json.dumps([{"id": f"SKU-{i}", "title": "x"}
+                                                                    for i in range(4)]))
+    body = client.get("/v1/recommendations", params={"key": site.publishable_key, "placement": "next",
+                                                     "item": "SKU-1"}).json()
+    assert body["algorithm"] == "gru4rec_blend" and body["fallback"].startswith("no_model")   # no model yet
+    assert "SKU-1" not in [i["id"] for i in body["items"]]

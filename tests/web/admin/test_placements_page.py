@@ -135,3 +135,12 @@ def test_the_preview_lists_what_the_controls_did(admin, shop, engine, svc):
     pinned = table.split('<tr data-step="pinned">')[1].split("</tr>")[0]
     assert pinned.startswith("<td><code>SKU-0</code> Item 0</td><td>pinned</td><td>pinned</td>")
     assert pinned.endswith(" → 1</td>")
+
+
+def test_the_blend_is_offered_and_stored(admin, shop, engine):
+    base = f"/admin/sites/{shop.site_id}"
+    assert 'value="gru4rec_blend"' in admin.get(base + "/new-placement").text
+    r = admin.post(base + "/placements", data={**FORM, "algorithm": "gru4rec_blend", "csrf": admin.csrf,
+                                               "existing": "0"})
+    assert r.status_code == 303
+    assert [c.algorithm for c in list_placements(engine, shop.site_id)] == ["gru4rec_blend"]
