@@ -9,7 +9,7 @@ taken from the training data: its newest sessions. The test set is never read he
     run_study          asks Optuna for trials, trains and scores them in worker processes (``jobs`` at a time,
                        each with cores // jobs BLAS and Numba threads: training holds the GIL in parts, so
                        processes, not threads), tells Optuna the scores and stores every finished trial
-                       (backend/store/tuning.py). A study of the same name continues where it stopped: its
+                       (backend/store/tuning_studies.py). A study of the same name continues where it stopped: its
                        stored trials are replayed into the sampler first, and only the missing trials run.
 
 Used by ``upnext tune`` and by the admin's tuning runs (backend/retraining/tuning_run.py).
@@ -35,7 +35,7 @@ from backend.gru4rec.params import Hyperparameters, parse_params
 from backend.gru4rec.trainer import train
 from backend.session_data import SessionData
 from backend.store.db import Engine
-from backend.store.tuning import Study, Trial, open_study, record_trial, study_trials
+from backend.store.tuning_studies import Study, Trial, open_study, record_trial, study_trials
 
 VALID_SHARE = 0.1
 DEFAULT_START = "diginetica"      # a new study's first trial: the preset a site's first model trains with

@@ -10,9 +10,9 @@ from backend.gru4rec.data import read_sessions
 from backend.gru4rec.params import parse_params
 from backend.session_data import SessionData
 from backend.store.db import make_engine
-from backend.store.tuning import get_study, study_trials
-from backend.tuning import (SPACE, TuneError, hyperparameters, params_string, run_study, split_validation,
-                            start_values, suggest)
+from backend.store.tuning_studies import get_study, study_trials
+from backend.tuning import (SPACE, TuneError, hyperparameters, params_string, run_study, split_validation, start_values,
+                            suggest)
 from tests.support.sessions_tsv import write_sessions_tsv
 
 FAST = "n_epochs=1,layers=16"           # held fixed: every trial trains in well under a second

@@ -1,4 +1,4 @@
-"""``upnext cold-start``: leave-one-out evaluation with a share of items held out of training (backend/cold_start.py)."""
+"""``upnext cold-start``: leave-one-out evaluation with a share of items held out of training (backend/cold_evaluation.py)."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from backend import cold_start
+from backend import cold_evaluation as cold_start
 from backend.gru4rec.params import parse_params
 from backend.settings import Settings
 

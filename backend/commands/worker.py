@@ -1,4 +1,4 @@
-"""``upnext worker``: execute queued training runs and scheduled retraining (backend/retraining/worker.py).
+"""``upnext worker``: execute queued training runs and scheduled retraining (backend/retraining/queue_worker.py).
 Run it on the training host with ``UPNEXT_TRAIN_ON=worker`` on every host, so servers only queue runs."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 from backend.errors import UpnextError
 from backend.logs import configure
-from backend.retraining.worker import Worker
+from backend.retraining.queue_worker import Worker
 from backend.settings import Settings
 from backend.store.db import check_current, engine_from_settings
 

@@ -18,7 +18,7 @@ from backend.store.db import Engine
 from backend.store.export import export_sessions
 from backend.store.schedules import get_schedule
 from backend.store.sites import list_sites
-from backend.store.tuning import get_study, study_trials
+from backend.store.tuning_studies import get_study, study_trials
 from backend.tuning import DEFAULT_START, TuneError, fixed_params, run_study
 
 MAX_TRIALS = 1000

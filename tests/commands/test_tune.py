@@ -16,7 +16,7 @@ from backend.settings import REPO_ROOT
 from backend.store import runs
 from backend.store.db import make_engine
 from backend.store.schedules import get_schedule
-from backend.store.tuning import get_study, study_trials
+from backend.store.tuning_studies import get_study, study_trials
 from tests.retraining.test_scheduler import RecordingSupervisor
 from tests.support.sessions_tsv import write_sessions_tsv
 

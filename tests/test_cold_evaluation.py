@@ -1,17 +1,17 @@
-"""Cold-start evaluation (backend/cold_start.py): the split, the ranks, the baselines and the models on tiny data."""
+"""Cold-start evaluation (backend/cold_evaluation.py): the split, the ranks, the baselines and the models on tiny data."""
 import json
 
 import numpy as np
 import pytest
 
-from backend import cold_start
+from backend import cold_evaluation as cold_start
 from backend.baselines.common import prediction_points
 from backend.baselines.itemknn import ItemKNN
 from backend.baselines.vsknn import VSKNN
 from backend.cli import main
-from backend.session_data import SessionData
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.weights import gru_step
+from backend.session_data import SessionData
 
 N_CAT, PER_CAT = 5, 12
 

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from backend.clock import now_ms
+from backend.retraining.queue_worker import Worker
 from backend.retraining.scheduler import HOUR_MS, save_schedule
 from backend.retraining.supervisor import RunSupervisor
-from backend.retraining.worker import Worker
 from backend.settings import Settings
 from backend.store import runs
 from backend.store.db import make_engine
