@@ -38,6 +38,7 @@ test: install
 	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest $(CUDA_TESTS) $(PYTEST_ARGS)
 
 bench: install
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[test,bench]" 2>&1 | grep -v "^WARNING: Location" || true
 	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
 	@echo "== tests/cluster (three hosts, PostgreSQL, nginx, a worker)"
 	UPNEXT_CLUSTER_TEST=1 $(PY) -m pytest -q -s -p no:cacheprovider tests/cluster
