@@ -1,4 +1,5 @@
-"""What several commands share: the site a command names, session files, and the table of ranking metrics."""
+"""What several commands share: a migrated database, the site a command names, session files, and the table of
+ranking metrics."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,16 @@ import json
 
 from backend.errors import UpnextError
 from backend.gru4rec.ranking_metrics import format_table
+from backend.store.db import check_current
 from backend.store.sites import list_sites, site_by_name
+
+
+def require_migrated(engine) -> None:
+    """Refuse (UpnextError, the command's clear message) a database not at the newest migration."""
+    try:
+        check_current(engine)
+    except RuntimeError as exc:
+        raise UpnextError(str(exc)) from None
 
 
 def resolve_site(engine, name: str | None) -> dict:

@@ -7,10 +7,10 @@ import resource
 
 import uvicorn
 
-from backend.errors import UpnextError
+from backend.commands.helpers import require_migrated
 from backend.logs import configure
 from backend.settings import Settings
-from backend.store.db import check_current, engine_from_settings
+from backend.store.db import engine_from_settings
 
 GRACEFUL_SHUTDOWN_S = 30
 FILES_BESIDES_CONNECTIONS = 256       # what a server process holds open besides connections: database, logs, pools
@@ -33,9 +33,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     configure(settings.log_level, settings.log_format)
     engine = engine_from_settings(settings)
     try:
-        check_current(engine)
-    except RuntimeError as exc:
-        raise UpnextError(str(exc)) from None
+        require_migrated(engine)
     finally:
         engine.dispose()
     fit_open_files(settings.max_connections + FILES_BESIDES_CONNECTIONS)

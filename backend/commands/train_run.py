@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 
-from backend.errors import UpnextError
+from backend.commands.helpers import require_migrated
 from backend.logs import configure
 from backend.retraining.training_run import execute
 from backend.settings import Settings
-from backend.store.db import check_current, engine_from_settings
+from backend.store.db import engine_from_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,10 +22,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     configure(settings.log_level, settings.log_format)
     engine = engine_from_settings(settings)
     try:
-        try:
-            check_current(engine)
-        except RuntimeError as exc:
-            raise UpnextError(str(exc)) from None
+        require_migrated(engine)
         status = execute(engine, settings, args.run_id)
     finally:
         engine.dispose()

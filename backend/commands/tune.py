@@ -9,13 +9,13 @@ import signal
 import sys
 from pathlib import Path
 
-from backend.commands.helpers import add_first_target
+from backend.commands.helpers import add_first_target, require_migrated
 from backend.gru4rec.data import read_sessions
 from backend.gru4rec.params import parse_params
 from backend.retraining.scheduler import set_default_params
 from backend.retraining.tuning_run import site_tuning_data
 from backend.settings import Settings
-from backend.store.db import check_current, engine_from_settings
+from backend.store.db import engine_from_settings
 from backend.store.schedules import get_schedule
 from backend.store.sites import site_by_name
 from backend.tuning import DEFAULT_START, SEED, VALID_SHARE, TuneError, default_jobs, run_study
@@ -84,10 +84,7 @@ def _interrupted(signum, frame) -> None:
 
 
 def _tune(args, engine) -> int:
-    try:
-        check_current(engine)
-    except RuntimeError as exc:
-        raise TuneError(str(exc)) from None
+    require_migrated(engine)
     site = site_by_name(engine, args.site) if args.site else None     # an unknown site: before any training
     if args.data is not None:
         data, source = read_sessions(args.data), str(args.data.resolve())

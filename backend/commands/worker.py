@@ -6,11 +6,11 @@ import argparse
 import signal
 import threading
 
-from backend.errors import UpnextError
+from backend.commands.helpers import require_migrated
 from backend.logs import configure
 from backend.retraining.queue_worker import Worker
 from backend.settings import Settings
-from backend.store.db import check_current, engine_from_settings
+from backend.store.db import engine_from_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,10 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     configure(settings.log_level, settings.log_format)
     engine = engine_from_settings(settings)
-    try:
-        check_current(engine)
-    except RuntimeError as exc:
-        raise UpnextError(str(exc)) from None
+    require_migrated(engine)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
