@@ -21,14 +21,18 @@ TIE_MODE = "conservative"
 @njit(cache=True, nogil=True)
 def conservative_ranks(scores, targets, out):
     """scores (M, N) float32, targets (M,) int -> out (M,) int64 = #{j : scores[i, j] >= scores[i, t_i]}."""
-    M, N = scores.shape
-    for i in range(M):
+    for i in range(scores.shape[0]):
         row = scores[i]
-        t = row[targets[i]]
-        n = 0
-        for j in range(N):
-            n += row[j] >= t
-        out[i] = n
+        out[i] = _at_least(row, row[targets[i]])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _at_least(row, t):
+    """#{j : row[j] >= t}: the conservative rank of a target scored t."""
+    n = 0
+    for j in range(row.shape[0]):
+        n += row[j] >= t
+    return n
 
 
 HIDDEN_RANK = np.iinfo(np.int64).max // 2   # a target the placement's filters hide: never within any cutoff
@@ -61,14 +65,10 @@ def served_rank(rank, t_score, target, score, items, start, end):
 def served_ranks(scores, targets, items, prefix_start, prefix_end, out):
     """``served_rank`` of each row of ``scores`` (M, N): row i's seen items are
     ``items[prefix_start[i]:prefix_end[i]]`` (the page's item is the last of them)."""
-    M, N = scores.shape
-    for i in range(M):
+    for i in range(scores.shape[0]):
         row = scores[i]
         t = row[targets[i]]
-        n = 0
-        for j in range(N):
-            n += row[j] >= t
-        out[i] = served_rank(n, t, targets[i], row, items, prefix_start[i], prefix_end[i])
+        out[i] = served_rank(_at_least(row, t), t, targets[i], row, items, prefix_start[i], prefix_end[i])
 
 
 def metrics_from_ranks(ranks: np.ndarray, cutoffs=CUTOFFS) -> dict:
