@@ -105,13 +105,14 @@ class CatalogSnapshot:
     def similar(self, item_id: str, n: int, exclude: set, category: str | None = None) -> list[str]:
         """Up to ``n`` available items most like ``item_id`` by their features (cosine > 0, best first; ties: the
         newest first), never ``item_id`` or ``exclude``, of ``category`` when given."""
-        ids, index, matrix, newest_rank = self.content_index()
+        ids, index, matrix, by_feature, newest_rank = self.content_index()
         row = index.get(item_id)
         if row is None or n <= 0:
             return []
-        sims = np.asarray((matrix[row] @ matrix.T).todense()).ravel()
-        candidates = np.flatnonzero(sims > 0)
-        order = candidates[np.lexsort((newest_rank[candidates], -sims[candidates]))]
+        hits = (matrix[row] @ by_feature).tocsr()       # only the items sharing a feature with it, not all items
+        hits.sort_indices()                             # ties beyond the newest rank: item order, as before
+        candidates, sims = hits.indices[hits.data > 0], hits.data[hits.data > 0]
+        order = candidates[np.lexsort((newest_rank[candidates], -sims))]
         out = []
         for k in order:
             other = ids[k]
@@ -125,7 +126,8 @@ class CatalogSnapshot:
         return out
 
     def content_index(self):
-        """(item ids, id -> row, unit-length CSR feature rows, rank among the newest) of ``similar``, built once."""
+        """(item ids, id -> row, unit-length CSR feature rows, their transpose (feature -> items, CSR), rank among
+        the newest) of ``similar``, built once."""
         cached = self._content
         if cached is None:
             with self._lock:
@@ -137,7 +139,8 @@ class CatalogSnapshot:
                                            shape=(len(ids), max(feats.n_features, 1)))
                     rank = {i: k for k, i in enumerate(self.newest)}
                     newest_rank = np.array([rank.get(i, len(rank)) for i in ids], np.int64)
-                    cached = self._content = (ids, {i: k for k, i in enumerate(ids)}, matrix, newest_rank)
+                    cached = self._content = (ids, {i: k for k, i in enumerate(ids)}, matrix, matrix.T.tocsr(),
+                                              newest_rank)
         return cached
 
     def records(self) -> list[dict]:
