@@ -4,21 +4,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
 
 from backend.artifact import load_artifact
 from backend.baselines import build
+from backend.cli import main
 from backend.gru4rec.data import align_to_items, read_sessions
 from backend.gru4rec.evaluation import evaluate_gru4rec
 from backend.gru4rec.ranking_metrics import metrics_from_ranks
 from backend.gru4rec.weights import load_model
-from backend.cli import main
 from backend.store.db import make_engine
 from backend.store.sites import create_site
-from backend.store.tables import Event
 from backend.store.trained_models import live_models
 from tests.kernels.random_model import save_random_gru4rec
 from tests.support.bundles import add_itemknn, huge_header, out_of_range_neighbours
+from tests.support.visits import insert_views
 
 SMALL = "layers=8,batch_size=4,n_sample=16,n_epochs=2,learning_rate=0.1,loss=cross-entropy,logq=1.0"
 
@@ -113,14 +112,7 @@ def test_train_on_a_site_of_the_store(tmp_path, monkeypatch, sqlite_url, capsys)
     monkeypatch.setenv("UPNEXT_DATABASE_URL", sqlite_url)
     engine = make_engine(sqlite_url)
     site = create_site(engine, "shop", []).site_id
-    rows, t = [], 1_000
-    for s, items in enumerate(_sessions(2, 60)):
-        for it in items:
-            t += 1000
-            rows.append({"site_id": site, "session": f"s{s}", "type": "view", "item": it, "rec": None,
-                         "items": None, "value": None, "currency": None, "client_ms": t, "received_ms": t})
-    with engine.begin() as conn:
-        conn.execute(insert(Event), rows)
+    insert_views(engine, site, _sessions(2, 60))
     out = tmp_path / "site-model"
     assert main(["train", "--site", "shop", "--params", SMALL, "--out", str(out)]) == 0
     data = load_artifact(out).manifest["data"]

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pytest
-from sqlalchemy import insert
 
 from backend.artifact import load_artifact
 from backend.cli import main
@@ -11,7 +10,7 @@ from backend.gru4rec.weights import load_model
 from backend.store.db import make_engine
 from backend.store.items import save_items
 from backend.store.sites import create_site
-from backend.store.tables import Event
+from tests.support.visits import insert_views
 
 FEAT = "layers=8,batch_size=4,n_sample=16,n_epochs=1,item_features=true,id_dropout=0.3,feature_min_count=1"
 
@@ -71,14 +70,7 @@ def test_a_sites_training_takes_features_from_its_catalogue(tmp_path, monkeypatc
     site = create_site(engine, "shop", []).site_id
     save_items(engine, site, [{**r, "url": None, "image": None, "currency": None, "available": True}
                               for r in _records()])
-    rows, t = [], 1_000
-    for s, items in enumerate(_sessions(60, 1)):
-        for it in items:
-            t += 1000
-            rows.append({"site_id": site, "session": f"s{s}", "type": "view", "item": it, "rec": None,
-                         "items": None, "value": None, "currency": None, "client_ms": t, "received_ms": t})
-    with engine.begin() as conn:
-        conn.execute(insert(Event), rows)
+    insert_views(engine, site, _sessions(60, 1))
     out = tmp_path / "site-model"
     assert main(["train", "--site", "shop", "--params", FEAT, "--out", str(out)]) == 0
     m = load_artifact(out).manifest

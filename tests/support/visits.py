@@ -45,3 +45,16 @@ def seed_visits(engine: Engine, site_id: int, *, sessions: int = 300, days: int 
     with engine.begin() as conn:
         conn.execute(insert(Event), rows)
     return len(rows)
+
+
+def insert_views(engine: Engine, site_id: int, sessions, *, start_ms: int = 1_000, step_ms: int = 1_000) -> None:
+    """One view event per item of each session in ``sessions`` (lists of item ids), sessions ``s0``, ``s1``, ...,
+    one ``step_ms`` apart from ``start_ms`` on."""
+    rows, t = [], start_ms
+    for s, items in enumerate(sessions):
+        for it in items:
+            t += step_ms
+            rows.append({"site_id": site_id, "session": f"s{s}", "type": "view", "item": it, "rec": None,
+                         "items": None, "value": None, "currency": None, "client_ms": t, "received_ms": t})
+    with engine.begin() as conn:
+        conn.execute(insert(Event), rows)
