@@ -1,5 +1,5 @@
-"""Small HTTP helpers shared by the handlers: fast JSON replies, bounded body reads, CORS headers, and the reply
-to a database fault (503 with Retry-After, CORS for an allowed origin, no traceback per request)."""
+"""Small HTTP helpers shared by the handlers: fast JSON replies, bounded body reads, the secret-key check and JSON
+body scan of the write APIs (catalogue, placements), CORS headers, and the reply to a database fault (503 with Retry-After, CORS for an allowed origin, no traceback per request)."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +13,7 @@ from backend.logs import FaultLog
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_DB_S = 5
+MAX_JSON_DEPTH = 32     # nesting of a JSON body's values (item attributes, placement rules)
 # a database fault seen by requests is logged once (with its traceback) until the health check passes again
 request_faults = FaultLog(log, "request: database")
 
@@ -73,3 +74,34 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     headers = cors_headers(origin) if origin and svc.sites.any_site_allows(origin) else {"Vary": "Origin"}
     return problem(503, "the database cannot answer right now: retry later",
                    headers={**headers, "Retry-After": str(RETRY_AFTER_DB_S)})
+
+
+def site_for_secret(request: Request):
+    """The site whose secret key the request sends (Authorization: Bearer sk_...), or None."""
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer" or not token.startswith("sk_"):
+        return None
+    return services(request).sites.by_secret_key(token.strip())
+
+
+def unauthorized() -> Response:
+    return problem(401, "send the site's secret key as Authorization: Bearer sk_...",
+                   headers={"WWW-Authenticate": 'Bearer realm="upnext"'})
+
+
+def scan_json(value) -> tuple[bool, int]:
+    """(holds a NUL character in a string or key, nesting depth) of a parsed JSON value; iterative, since bodies
+    may nest a thousand levels deep (past Python's recursion limit, which the store's JSON encoder hits)."""
+    stack, nul, depth = [(value, 0)], False, 0
+    while stack:
+        v, d = stack.pop()
+        depth = max(depth, d)
+        if isinstance(v, str):
+            nul = nul or "\x00" in v
+        elif isinstance(v, dict):
+            nul = nul or any("\x00" in k for k in v)
+            stack += [(x, d + 1) for x in v.values()]
+        elif isinstance(v, list):
+            stack += [(x, d + 1) for x in v]
+    return nul, depth

@@ -12,56 +12,26 @@ from starlette.responses import Response
 
 from backend.store.items import ItemInvalid, clean_item, delete_item, save_items
 from backend.store.tables import ID_MAX
-from backend.web.http import BodyTooLarge, json_response, problem, read_body, services
+from backend.web.http import (MAX_JSON_DEPTH, BodyTooLarge, json_response, problem, read_body, scan_json, services,
+                              site_for_secret, unauthorized)
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_ITEMS = 50_000
 MAX_PROBLEMS = 100
-MAX_DEPTH = 32          # nesting of a record's values (attributes)
-
-
-def _site_for_secret(request: Request):
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() != "bearer" or not token.startswith("sk_"):
-        return None
-    return services(request).sites.by_secret_key(token.strip())
-
-
-def _unauthorized() -> Response:
-    return problem(401, "send the site's secret key as Authorization: Bearer sk_...",
-                   headers={"WWW-Authenticate": 'Bearer realm="upnext"'})
-
-
-def _scan(value) -> tuple[bool, int]:
-    """(holds a NUL character in a string or key, nesting depth) of a parsed JSON value; iterative, since bodies
-    may nest a thousand levels deep (past Python's recursion limit, which the store's JSON encoder hits)."""
-    stack, nul, depth = [(value, 0)], False, 0
-    while stack:
-        v, d = stack.pop()
-        depth = max(depth, d)
-        if isinstance(v, str):
-            nul = nul or "\x00" in v
-        elif isinstance(v, dict):
-            nul = nul or any("\x00" in k for k in v)
-            stack += [(x, d + 1) for x in v.values()]
-        elif isinstance(v, list):
-            stack += [(x, d + 1) for x in v]
-    return nul, depth
 
 
 def _storage_problems(record) -> list[tuple[str, str]]:
     """(field, message) for what the store cannot keep: NUL characters (PostgreSQL text refuses them) and
-    attributes nested deeper than MAX_DEPTH."""
+    attributes nested deeper than MAX_JSON_DEPTH."""
     if not isinstance(record, dict):
         return []
     out = []
     for name, value in record.items():
-        nul, depth = _scan(value)
+        nul, depth = scan_json(value)
         if nul or "\x00" in str(name):
             out.append((str(name)[:60], "must not contain NUL characters"))
-        elif depth > MAX_DEPTH:
-            out.append((str(name)[:60], f"must not nest more than {MAX_DEPTH} levels deep"))
+        elif depth > MAX_JSON_DEPTH:
+            out.append((str(name)[:60], f"must not nest more than {MAX_JSON_DEPTH} levels deep"))
     return out
 
 
@@ -77,9 +47,9 @@ def _parse_records(body: bytes) -> list:
 
 async def put_items(request: Request) -> Response:
     svc = services(request)
-    site = _site_for_secret(request)
+    site = site_for_secret(request)
     if site is None:
-        return _unauthorized()
+        return unauthorized()
     try:
         body = await read_body(request, MAX_BODY_BYTES)
     except BodyTooLarge:
@@ -116,9 +86,9 @@ async def put_items(request: Request) -> Response:
 
 async def delete_item_route(request: Request) -> Response:
     svc = services(request)
-    site = _site_for_secret(request)
+    site = site_for_secret(request)
     if site is None:
-        return _unauthorized()
+        return unauthorized()
     item_id = request.path_params["item_id"]
     storable = 0 < len(item_id) <= ID_MAX and item_id.isprintable()    # the rule every stored id passed
     if not storable or not await run_in_threadpool(delete_item, svc.engine, site.id, item_id):

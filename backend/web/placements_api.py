@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.store.placements import NAME_RE, PlacementError, config_from_json, delete_placement, list_placements, \
-    save_placement
-from backend.web.http import BodyTooLarge, json_response, problem, read_body, services
-from backend.web.items_api import MAX_DEPTH, _scan, _site_for_secret, _unauthorized
+from backend.store.placements import (NAME_RE, PlacementError, config_from_json, delete_placement, list_placements,
+                                      save_placement)
+from backend.web.http import (MAX_JSON_DEPTH, BodyTooLarge, json_response, problem, read_body, scan_json, services,
+                              site_for_secret, unauthorized)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -30,17 +30,17 @@ def _no_such(name: str) -> Response:
 
 
 async def list_route(request: Request) -> Response:
-    site = _site_for_secret(request)
+    site = site_for_secret(request)
     if site is None:
-        return _unauthorized()
+        return unauthorized()
     configs = await run_in_threadpool(list_placements, services(request).engine, site.id)
     return json_response({"placements": [c.as_json() for c in configs]})
 
 
 async def get_route(request: Request) -> Response:
-    site = _site_for_secret(request)
+    site = site_for_secret(request)
     if site is None:
-        return _unauthorized()
+        return unauthorized()
     name = _name(request)
     configs = await run_in_threadpool(list_placements, services(request).engine, site.id) if name else []
     cfg = next((c for c in configs if c.name == name), None)
@@ -49,9 +49,9 @@ async def get_route(request: Request) -> Response:
 
 async def put_route(request: Request) -> Response:
     svc = services(request)
-    site = _site_for_secret(request)
+    site = site_for_secret(request)
     if site is None:
-        return _unauthorized()
+        return unauthorized()
     name = request.path_params["name"]
     try:
         body = await read_body(request, MAX_BODY_BYTES)
@@ -61,8 +61,8 @@ async def put_route(request: Request) -> Response:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return problem(400, f"body must be a JSON object of placement fields: {exc}"[:300])
-    nul, depth = _scan(data)
-    if nul or depth > MAX_DEPTH:
+    nul, depth = scan_json(data)
+    if nul or depth > MAX_JSON_DEPTH:
         return problem(400, "invalid placement: nothing was stored",
                        [{"field": "", "message": "no NUL characters, at most 32 levels of nesting"}])
     try:
@@ -77,9 +77,9 @@ async def put_route(request: Request) -> Response:
 
 async def delete_route(request: Request) -> Response:
     svc = services(request)
-    site = _site_for_secret(request)
+    site = site_for_secret(request)
     if site is None:
-        return _unauthorized()
+        return unauthorized()
     name = _name(request)
     if name is None or not await run_in_threadpool(delete_placement, svc.engine, site.id, name):
         return _no_such(request.path_params["name"])
