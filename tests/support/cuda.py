@@ -7,6 +7,8 @@ gpu_check.sh runs them there too). Anywhere else they are skipped.
 from __future__ import annotations
 
 import sys
+import threading
+import traceback
 
 import numpy as np
 import pytest
@@ -34,6 +36,37 @@ def quick_thread_switches():
     sys.setswitchinterval(1e-5)
     yield
     sys.setswitchinterval(before)
+
+
+def _locked_shared_array(self, shape, dtype, alignment=None):
+    """numba-cuda 0.30's FakeCUDAShared.array, with its check-then-create under a lock.
+
+    The simulator keys a block's shared arrays by the calling line, and the first thread to reach the line creates
+    the array. Without a lock, two threads of the first block can both find no array, each create one and go on
+    with different buffers: a block reduction then reads another thread's uninitialised memory (CI once saw
+    xe_rows' softmax overflow that way in block 0). Real GPUs have no such race."""
+    from numba.np import numpy_support
+    from numba.core import types
+
+    if alignment is not None or shape == 0:
+        return _original_shared_array(self, shape, dtype, alignment)
+    if isinstance(dtype, types.Type):
+        dtype = numpy_support.as_dtype(dtype)
+    caller = tuple(traceback.extract_stack(sys._getframe())[-2][0:2])
+    with _shared_lock:
+        res = self._allocations.get(caller)
+        if res is None:
+            res = self._allocations[caller] = np.empty(shape, dtype)
+    return res
+
+
+_shared_lock = threading.Lock()
+_original_shared_array = None
+if SIMULATOR:
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+
+    _original_shared_array = FakeCUDAShared.array
+    FakeCUDAShared.array = _locked_shared_array
 
 
 def to_kernel(a: np.ndarray):
