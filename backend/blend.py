@@ -42,6 +42,16 @@ def check_weight(w: float) -> float:
     return w
 
 
+def parse_weight_arg(text: str | None) -> str | float | None:
+    """A ``--blend-weight`` value: None (none kept), "auto", or a weight; ValueError with a message for others."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return check_weight(float(text))
+    except ValueError:
+        raise ValueError(f"--blend-weight {text!r}: auto, or a number >= 0") from None
+
+
 def aligned_neighbours(knn_item_ids, neighbours: np.ndarray, similarities: np.ndarray,
                        item_ids) -> tuple[np.ndarray, np.ndarray]:
     """Item-kNN ``neighbours``/``similarities`` (indices into ``knn_item_ids``) moved into the index space of

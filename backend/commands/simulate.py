@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from backend.algorithms import spellings
+from backend.blend import parse_weight_arg
 from backend.commands.experiment import print_kpis
 from backend.errors import UpnextError
 from backend.settings import Settings
@@ -45,6 +46,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sessions", type=int, metavar="N", help="replay a random sample of N test sessions")
     p.add_argument("--params", default="yoochoose", metavar="PRESET|STRING",
                    help="GRU4Rec parameters, as for `upnext train` (default: yoochoose)")
+    p.add_argument("--blend-weight", metavar="auto|W",
+                   help="the gru4rec_blend weight of the model trained for the run (as `upnext train "
+                        "--blend-weight`): a number >= 0, or auto (chosen on the newest 10%% of --train's "
+                        "sessions); default: none kept, serving uses 0.35. Not with --model")
     p.add_argument("--model", type=Path, metavar="DIR",
                    help="publish this bundle (written by `upnext train` on --train) instead of training one")
     p.add_argument("--n", type=int, default=20, help="items per recommendation list (default 20)")
@@ -83,6 +88,9 @@ def print_header(report: dict) -> None:
     print(f"{sim['sessions']:,} sessions replayed{' in every arm' if sim['paired'] else ''} from {sim['test']} "
           f"(lists of {sim['n']}); "
           f"set-up and training {sim['timings']['setup_s']} s, replay {sim['timings']['replay_s']} s")
+    blend = sim.get("training", {}).get("blend")
+    if blend:
+        print(f"gru4rec_blend weight {blend['weight']} ({blend['chosen']})")
 
 
 def run(args, settings: Settings) -> int:
@@ -92,6 +100,12 @@ def run(args, settings: Settings) -> int:
         raise UpnextError("--n must be between 1 and 50")
     if not 1 <= args.concurrency <= 256:
         raise UpnextError("--concurrency must be between 1 and 256")
+    if args.blend_weight is not None and args.model is not None:
+        raise UpnextError("--blend-weight goes with a model trained for the run; a --model bundle keeps its own")
+    try:
+        blend = parse_weight_arg(args.blend_weight)
+    except ValueError as exc:
+        raise UpnextError(str(exc)) from None
     arm_settings = {}
     for text in args.arm_settings:
         name, eq, raw = text.partition("=")
@@ -105,7 +119,7 @@ def run(args, settings: Settings) -> int:
     cfg = SimulationConfig(train=args.train, test=args.test, arms=args.arms.split(","), params=args.params,
                            arm_settings=arm_settings,
                            sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen,
-                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model,
+                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model, blend=blend,
                            workdir=args.workdir)
     report = run_simulation(cfg, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:

@@ -17,7 +17,7 @@ from backend.settings import Settings
 from backend.store.db import engine_from_settings
 from backend.store.export import export_sessions
 from backend.store.items import feature_records
-from backend.blend import check_weight
+from backend.blend import parse_weight_arg
 from backend.training import train_bundle
 
 
@@ -74,7 +74,10 @@ def train(args, settings: Settings) -> int:
     if args.item_features and args.site:
         raise UpnextError("--item-features goes with --data (with --site the site's catalogue is used)")
     records = read_feature_file(args.item_features) if args.item_features else None
-    blend = _blend_arg(args.blend_weight)
+    try:
+        blend = parse_weight_arg(args.blend_weight)
+    except ValueError as exc:
+        raise UpnextError(str(exc)) from None
     if args.data:
         data, source = read_sessions(args.data), str(args.data)
     else:
@@ -111,11 +114,3 @@ def train(args, settings: Settings) -> int:
                           as_json=False)
     return 0
 
-
-def _blend_arg(text: str | None) -> str | float | None:
-    if text is None or text == "auto":
-        return text
-    try:
-        return check_weight(float(text))
-    except ValueError:
-        raise UpnextError(f"--blend-weight {text!r}: auto, or a number >= 0") from None

@@ -61,6 +61,7 @@ class SimulationConfig:
     arm_settings: dict = field(default_factory=dict)   # arm name -> placement controls it overrides
     paired: bool = False                 # every session once in every arm (replay.py)
     model: Path | None = None            # a trained bundle to publish instead of training one
+    blend: str | float | None = None     # the trained bundle's gru4rec_blend weight: "auto", a number, None
     workdir: Path | None = None          # kept after the run when given; a temporary folder otherwise
     visitor: VisitorModel = field(default_factory=VisitorModel)
 
@@ -129,10 +130,11 @@ def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None]) -> dict
         bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
 
     try:
-        summary = train_bundle(data, params, out, source=str(cfg.train), progress=progress)
+        summary = train_bundle(data, params, out, source=str(cfg.train), progress=progress, blend=cfg.blend)
     finally:
         bar.close()
     return {"seconds": summary["training"]["seconds"], "params": params.as_dict(), "items": data.n_items,
+            "blend": summary["blend"],
             "item_ids": data.item_ids}
 
 
@@ -150,8 +152,9 @@ def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: 
         trained = _train(cfg, workdir / "model", say)
         bundle, item_ids = workdir / "model", trained.pop("item_ids")
     else:
-        bundle, trained = cfg.model, {"seconds": 0.0, "params": f"(the bundle {cfg.model})"}
-        item_ids = load_artifact(cfg.model).item_ids
+        art = load_artifact(cfg.model)
+        bundle, item_ids = cfg.model, art.item_ids
+        trained = {"seconds": 0.0, "params": f"(the bundle {cfg.model})", "blend": art.manifest.get("blend")}
     n_items = _catalogue(engine, site.site_id, item_ids)
     publish_artifact(engine, site.site_id, bundle, model_dir=workdir / "models")  # the server's data_dir
     save_placement(engine, site.site_id, PlacementConfig(PLACEMENT, n=cfg.n, title="Simulated visitors",

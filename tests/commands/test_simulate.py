@@ -83,7 +83,9 @@ def test_simulate_rsc15_sample_paired_with_a_holdout(capsys):
 def test_simulate_serves_the_blend_paired_with_item_to_item(capsys, ring_files):
     train, test = ring_files
     out = simulate(capsys, "--train", str(train), "--test", str(test), "--arms", "item_to_item,gru4rec_blend",
-                   "--params", SMALL_GRU, "--n", "5", "--sessions", "100", "--paired")
+                   "--params", SMALL_GRU, "--n", "5", "--sessions", "100", "--paired", "--blend-weight", "auto")
+    blend = out["simulation"]["training"]["blend"]
+    assert blend["chosen"] == "validation" and blend["weight"] in (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)
     check_consistent(out)
     arms = out["arms"]
     assert list(arms) == ["item_to_item", "gru4rec_blend"] and arms["gru4rec_blend"]["algorithm"] == "gru4rec_blend"
@@ -101,6 +103,9 @@ def test_simulate_serves_the_blend_paired_with_item_to_item(capsys, ring_files):
     (["--arms", "a=popular,b=popular", "--arm-settings", 'c={"diversity": 0.3}'], "settings for 'c'"),
     (["--arms", "a=popular,b=popular", "--arm-settings", 'b={"diversity": 3}'], "arm b settings: diversity"),
     (["--arms", "a=popular,b=magic"], "unknown arm 'magic'"),
+    (["--arms", "popular,gru4rec_blend", "--blend-weight", "-1"], "--blend-weight '-1': auto, or a number >= 0"),
+    (["--arms", "popular,gru4rec_blend", "--blend-weight", "lots"], "--blend-weight 'lots'"),
+    (["--arms", "popular,gru4rec_blend", "--blend-weight", "0.2", "--model", "m"], "a --model bundle keeps its own"),
 ])
 def test_bad_arguments_are_refused(capsys, ring_files, args, message):
     train, test = ring_files
