@@ -63,11 +63,6 @@ def _load_site(settings: Settings, name: str, with_features: bool):
 
 def train(args, settings: Settings) -> int:
     params = parse_params(args.params)
-    if params.item_features and args.device == "auto":
-        args.device = "cpu"                                # no GPU feature kernels yet
-    if params.item_features and args.device == "cuda":
-        raise UpnextError("item_features=True trains on the CPU only for now (the GPU path has no feature "
-                          "kernels yet): use --device cpu")
     device = resolve_device(args.device, args.impl)       # refuses cuda without a usable GPU, before reading data
     if args.item_features and not params.item_features:
         raise UpnextError("--item-features needs item_features=True in --params")

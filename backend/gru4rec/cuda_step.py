@@ -1,6 +1,7 @@
 """The GRU4Rec training step on a GPU: ``fast.FastStep``'s algorithm with torch for the dense GRU parts and the
 Numba-CUDA kernels of ``backend.kernels.training_cuda`` for the three hot parts (sampled loss + gradient, row-wise
-Adagrad-momentum, and, in ``cuda_train``, the sample store).
+Adagrad-momentum, and, in ``cuda_train``, the sample store), plus, with item features, those of
+``backend.kernels.features_cuda`` (item vectors = kept ID rows + features @ Fy, and the feature rows' gradients).
 
 Everything stays on the device; a step launches about 35 small kernels and never waits for the GPU. The loss
 is added to a device accumulator that the loop reads when it reports (``take_loss``). Buffers are allocated once
@@ -20,6 +21,7 @@ from backend.gru4rec.optimizer import OptimizerState, is_sparse
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.weights import GRU4RecWeights
 from backend.kernels import cuda_loss
+from backend.kernels import features_cuda
 from backend.kernels import training_cuda as kernels
 from backend.kernels.cuda_interop import fixed_types, kernel_array, launch_stream, torch_device
 from backend.kernels.cuda_loss import launch_bprmax, launch_xe
@@ -74,7 +76,20 @@ class CudaStep:
         self.log_q = torch.zeros(C_max, device=dev)        # logQ of the score columns (XE); see log_q_buffer
         self.row_loss = torch.zeros(B, device=dev)
         self.loss_sum = torch.zeros(1, dtype=torch.float64, device=dev)
-        self.row_slot = torch.full((N,), -1, dtype=torch.int32, device=dev)
+        self.features = feats = weights.features if weights.Fy is not None else None
+        n_rows = N if feats is None else max(N, len(weights.Fy))
+        self.row_slot = torch.full((n_rows,), -1, dtype=torch.int32, device=dev)
+        if feats is not None:             # item features: see kernels/features_cuda.py
+            self.per_item = int(np.diff(feats.indptr).max(initial=0))
+            self.csr = [torch.from_numpy(np.ascontiguousarray(a)).to(dev)
+                        for a in (feats.indptr, feats.indices, feats.values)]
+            self.keep = torch.ones(C_max + B, device=dev)       # ID row kept (1) or dropped (0), rows = self.rows
+            self.id_step = torch.zeros(1, dtype=torch.int64, device=dev)   # steps done: id_keep's hash input
+            self.x_rows = torch.zeros(B, H, device=dev)         # the input item vectors
+            self.wy_y = torch.zeros(C_max, H, device=dev)       # the score columns' item vectors
+            K_f = (C_max + B) * self.per_item                   # feature gradients: fixed places, -1 unused
+            self.f_rows = torch.full((K_f,), -1, **i64)
+            self.f_grads = torch.zeros(K_f, H, device=dev)
         # a layer's states: rows of the previous step, and a last row of zeros (index B) for session starts
         self.states = [torch.zeros(B + 1, h, device=dev) for h in self.sizes]
         self.zero_row = B
@@ -82,6 +97,7 @@ class CudaStep:
         # this step's launches always pass the same buffers: the kernels skip numba's type dispatch
         self.loss_kernels = fixed_types(cuda_loss.KERNELS)
         self.update_kernels = fixed_types(kernels.KERNELS)
+        self.feature_kernels = fixed_types(features_cuda.KERNELS)
         self.record_gradients = False
         self.grads: dict[str, np.ndarray] = {}
 
@@ -92,6 +108,11 @@ class CudaStep:
             ("in_grads", self.in_grads), ("scores", self.scores), ("by_y", self.by_y), ("dby", self.dby),
             ("dby_col", self.dby.view(-1, 1)), ("row_loss", self.row_loss), ("loss_sum", self.loss_sum),
             ("row_slot", self.row_slot), ("log_q", self.log_q))}
+        if self.features is not None:
+            k.update({name: kernel_array(t) for name, t in (
+                ("keep", self.keep), ("id_step", self.id_step), ("x_rows", self.x_rows), ("wy_y", self.wy_y),
+                ("f_rows", self.f_rows), ("f_grads", self.f_grads))})
+            k["csr"] = tuple(kernel_array(t) for t in self.csr)
         for kind, t in self.flat.items():
             k["dense." + kind] = kernel_array(t)
         for name in self.sparse_names:
@@ -158,7 +179,18 @@ class CudaStep:
             rows[C:C + M].copy_(in_items)
         else:
             self.in_rows[:M].copy_(in_items)
-        x_in = torch.index_select(w[self.input_name], 0, in_items)
+        k, stream = self.k, launch_stream()
+        feats = self.features is not None
+        if feats:                         # item vectors: kept ID row + features @ Fy (kernels/features_cuda.py)
+            fk = self.feature_kernels
+            features_cuda.launch_id_keep(k["rows"], 0, C + M, k["id_step"], p.seed, p.id_dropout, k["keep"], stream,
+                                         fk)
+            self.id_step.add_(1)
+            features_cuda.launch_gather(k["Wy"][0], k["keep"], k["Fy"][0], *k["csr"], k["rows"], C, M, k["x_rows"],
+                                        stream, fk)
+            x_in = self.x_rows[:M]
+        else:
+            x_in = torch.index_select(w[self.input_name], 0, in_items)
         x = x_in * mask_embed if mask_embed.numel() else x_in
 
         # --- forward: GRU layers (torch) ---
@@ -179,11 +211,16 @@ class CudaStep:
             x = out
 
         # --- sampled scores -> loss and gradient (Numba-CUDA, in place) ---
-        WyY = torch.index_select(w["Wy"], 0, Y)
         torch.index_select(w["By"].view(-1), 0, Y, out=self.by_y[:C])
+        if feats:
+            features_cuda.launch_gather(k["Wy"][0], k["keep"], k["Fy"][0], *k["csr"], k["rows"], 0, C, k["wy_y"],
+                                        stream, self.feature_kernels)
+            WyY = self.wy_y[:C]
+            self.by_y[:C].mul_(self.keep[:C])           # the bias is part of the ID: dropped with it
+        else:
+            WyY = torch.index_select(w["Wy"], 0, Y)
         scores = self.scores[:M * C].view(M, C)
         torch.mm(x, WyY.t(), out=scores)
-        k, stream = self.k, launch_stream()
         if p.loss == "cross-entropy":
             if log_q is not None and log_q.data_ptr() != self.log_q.data_ptr():
                 self.log_q[:C].copy_(log_q)
@@ -227,6 +264,12 @@ class CudaStep:
         # --- updates (Numba-CUDA): item matrices at the used rows, dense weights in one launch ---
         K_wy = C + M if mode == "shared" else C
         sparse = [("Wy", "rows", "wy_grads", K_wy), ("By", "rows", "dby_col", C)]
+        if feats:                         # the item rows' gradients: to their features, and to the kept ID rows
+            features_cuda.launch_expand(*k["csr"], k["rows"], k["wy_grads"], K_wy, self.per_item, k["f_rows"],
+                                        k["f_grads"], stream, self.feature_kernels)
+            self.wy_grads[:K_wy].mul_(self.keep[:K_wy, None])
+            self.dby[:C].mul_(self.keep[:C])
+            sparse.append(("Fy", "f_rows", "f_grads", K_wy * self.per_item))
         if mode != "shared":
             sparse.append((self.input_name, "in_rows", "in_grads", M))
         if self.record_gradients:
@@ -244,6 +287,10 @@ class CudaStep:
         self.grads = {name: self.grad[name].cpu().numpy().copy() for name in self.dense_names}
         bufs = {"rows": self.rows, "in_rows": self.in_rows, "wy_grads": self.wy_grads,
                 "in_grads": self.in_grads, "dby_col": self.dby.view(-1, 1)}
+        if self.features is not None:
+            bufs.update(f_rows=self.f_rows, f_grads=self.f_grads)
         for name, rows_key, grads_key, K in sparse:
-            dense = torch.zeros_like(self.w[name]).index_add_(0, bufs[rows_key][:K], bufs[grads_key][:K])
+            rows, grads = bufs[rows_key][:K], bufs[grads_key][:K]
+            used = rows >= 0                           # the feature gradients' unused places are -1
+            dense = torch.zeros_like(self.w[name]).index_add_(0, rows[used], grads[used])
             self.grads[name] = dense.cpu().numpy().reshape(-1) if name == "By" else dense.cpu().numpy()

@@ -9,7 +9,9 @@ Full-batch steps are replayed as a CUDA graph (cuda_graph.py).
 
 With ``host_rng=True`` the store's uniforms and the dropout masks come from the CPU trainer's numpy generator,
 in the CPU trainer's order: the GPU then follows the CPU trainer's trajectory up to float rounding (tests). It is
-slower: masks are drawn on the CPU and copied every step.
+slower: masks are drawn on the CPU and copied every step. The item-feature models' ID dropout (``id_dropout``)
+needs no generator on either side: both drop the ID rows that a hash of (item, step number, seed) picks, so they
+drop the same ones in both modes (kernels/features_cuda.py).
 """
 from __future__ import annotations
 
@@ -18,12 +20,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from backend.errors import UpnextError
 from backend.gru4rec.cuda_graph import StepGraph
 from backend.gru4rec.cuda_step import CudaStep
 from backend.gru4rec.loop import DropoutMasks, Plan, Progress, TrainResult, check_loss, plan_training, run_epochs
 from backend.gru4rec.params import Hyperparameters
 from backend.gru4rec.sampler import RowStore, popularity_cdf, store_rows
+from backend.item_features import ItemFeatures
 from backend.kernels.cuda_interop import SIMULATOR, kernel_array, launch_stream, torch_device
 from backend.kernels.training_cuda import launch_draw_samples
 from backend.session_data import SessionData
@@ -31,14 +33,14 @@ from backend.session_data import SessionData
 
 def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable[[Progress], None] | None = None,
                progress_every: float = 0.5, max_steps: int | None = None, host_rng: bool = False,
-               device: str | None = None, cuda_graphs: bool = True) -> TrainResult:
+               device: str | None = None, cuda_graphs: bool = True,
+               features: ItemFeatures | None = None) -> TrainResult:
     """Train on the GPU (``device``: torch's, "cuda" by default; "cpu" under the CUDA simulator). Same arguments
     and result as ``train.train``; the weights come back to the host at the end. ``cuda_graphs``: replay the
-    full-batch steps as a CUDA graph (cuda_graph.py; never under the simulator)."""
+    full-batch steps as a CUDA graph (cuda_graph.py; never under the simulator). ``features``: as for
+    ``train.train``."""
     dev = torch.device(device or torch_device())
-    if params.item_features:
-        raise UpnextError("item_features=True: the GPU path has no feature kernels yet; train on the CPU")
-    plan = plan_training(data, params, max_steps)
+    plan = plan_training(data, params, max_steps, features)
     steps = DeviceSteps(plan, params, dev, host_rng=host_rng, cuda_graphs=cuda_graphs)
     result = plan.start(data, "fast", "cuda", shown_device=str(dev))
     run_epochs(steps, result, params, progress, progress_every)

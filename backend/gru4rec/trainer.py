@@ -44,11 +44,6 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
         raise ValueError(f"impl must be one of {IMPLEMENTATIONS}")
     if data.n_sessions == 0 or not (data.lengths >= 2).any():
         raise UpnextError("no training session has two or more events: nothing to learn from")
-    if params.item_features and device == "auto":
-        device = "cpu"
-    if params.item_features and device != "cpu":
-        raise UpnextError("item_features=True trains on the CPU only for now (the GPU path has no feature "
-                          "kernels yet): use --device cpu")
     if params.served_training:
         if impl != "fast" or device == "cuda":
             raise UpnextError("mask_seen (training for the served setting) is implemented in "
@@ -58,7 +53,7 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
     if device == "cuda" and impl == "fast":
         from backend.gru4rec.cuda_train import train_cuda  # lazy: torch and numba-cuda only for GPU training
         return train_cuda(data, params, progress=progress, progress_every=progress_every, max_steps=max_steps,
-                          host_rng=host_rng, cuda_graphs=cuda_graphs)
+                          host_rng=host_rng, cuda_graphs=cuda_graphs, features=features)
     if impl != "fast":          # the reference path runs as torch runs by default
         return train_host(data, params, impl=impl, device=device, progress=progress,
                           progress_every=progress_every, max_steps=max_steps, features=features)

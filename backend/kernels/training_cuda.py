@@ -16,7 +16,8 @@ with sizes as arguments (a step's rows are a prefix of a buffer sized for the fu
 The row-wise update (three launches): (1) every occurrence k of a row bids for it with an atomic max, so the
 last occurrence owns the row; (2) the other occurrences add their gradient into the owner's with atomic adds
 (the order of those adds is not fixed: rows that occur three or more times may differ in the last bits from run
-to run); (3) each owner applies the rule to its row and puts the row's scratch slot back to -1.
+to run); (3) each owner applies the rule to its row and puts the row's scratch slot back to -1. Entries whose
+row is negative are skipped (the fixed-size feature gradients of ``features_cuda`` pad with -1).
 """
 from __future__ import annotations
 
@@ -40,13 +41,16 @@ _EPS_ADAGRAD = np.float32(1e-6)
 def _claim_rows(rows, K, row_slot):
     """row_slot[rows[k]] = the largest k of that row (row_slot starts at -1); a grid-stride loop over k."""
     for k in range(cuda.grid(1), K, cuda.gridsize(1)):
-        cuda.atomic.max(row_slot, rows[k], int32(k))
+        if rows[k] >= 0:
+            cuda.atomic.max(row_slot, rows[k], int32(k))
 
 
 @cuda.jit
 def _add_duplicates(rows, grads, row_slot):
     """Block k: a row's other occurrences add their gradient into its owner's."""
     k = cuda.blockIdx.x
+    if rows[k] < 0:
+        return
     owner = row_slot[rows[k]]
     if owner != k:
         for d in range(cuda.threadIdx.x, grads.shape[1], VECTOR_THREADS):
@@ -58,6 +62,8 @@ def _apply_rows(param, acc, vel, rows, grads, lr, momentum, row_slot):
     """Block k, when it owns its row: acc += g^2; v = momentum v - lr g / sqrt(acc + 1e-6); param += v."""
     k = cuda.blockIdx.x
     row = rows[k]
+    if row < 0:                        # a padding entry (features_cuda.launch_expand): the whole block leaves
+        return
     owner = row_slot[row]
     cuda.syncthreads()                 # all threads have read the slot before it is put back
     if owner == k:
@@ -75,7 +81,8 @@ def _apply_rows(param, acc, vel, rows, grads, lr, momentum, row_slot):
 
 
 def launch_adagrad_rows(param, acc, vel, rows, grads, K, lr, momentum, row_slot, stream, kernels=None) -> None:
-    """Kernel arrays: param, acc (N, D) float32, vel (N, D) or (0, D) when momentum == 0, rows (>= K,) int,
+    """Kernel arrays: param, acc (N, D) float32, vel (N, D) or (0, D) when momentum == 0, rows (>= K,) int
+    (rows < 0 are skipped),
     grads (>= K, D) float32 (overwritten), row_slot (N,) int32 of -1 (left as found). ``kernels``: KERNELS, or
     their ``cuda_interop.fixed_types`` for a call site with fixed argument types."""
     if K == 0:

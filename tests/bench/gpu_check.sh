@@ -96,7 +96,8 @@ SHIM
     echo "== 1. tests on the GPU ($(($(date +%s) - start)) s)"
     # -W default: a numba warning peculiar to that machine is printed instead of failing the one run we get
     timeout 150 $PY -m pytest -q -p no:cacheprovider --confcutdir=tests/gpu -W default --durations=8 \
-        tests/gpu tests/kernels/test_training_cuda.py tests/gru4rec/test_train_cuda.py
+        tests/gpu tests/kernels/test_training_cuda.py tests/gru4rec/test_train_cuda.py \
+        tests/kernels/test_features_cuda.py tests/gru4rec/test_item_features_cuda.py
     echo "pytest exit status $?"
     [ "${1:-}" = tests ] && return 0
     echo "== 2. one epoch each ($(($(date +%s) - start)) s)"

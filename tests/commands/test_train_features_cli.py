@@ -49,7 +49,6 @@ def test_train_with_a_feature_file_covers_catalogue_items_without_events(files, 
 
 @pytest.mark.parametrize("args, message", [
     (["--params", FEAT.replace("item_features=true,", "")], "needs item_features=True"),
-    (["--params", FEAT, "--device", "cuda"], "no feature kernels"),
 ])
 def test_feature_requests_that_cannot_work_are_refused(files, tmp_path, capsys, args, message):
     train, feats = files

@@ -136,9 +136,7 @@ def test_without_item_features_nothing_changes():
     np.testing.assert_array_equal(a.weights.Wy, b.weights.Wy)
 
 
-def test_item_features_refused_without_features_or_on_the_gpu():
+def test_item_features_refused_without_features():
     data = SessionData.from_sessions(_sessions(np.random.default_rng(3), n=20))
     with pytest.raises(UpnextError, match="needs item features"):
         train(data, _params())
-    with pytest.raises(UpnextError, match="GPU path has no feature kernels"):
-        train(data, _params(), device="cuda", features=ItemFeatures.build(_catalogue()))

@@ -120,11 +120,12 @@ def test_cuda_training_writes_the_same_artifact(tmp_path):
     assert resolve_device("cuda") == "cuda"
 
 
-def test_the_gpu_path_refuses_item_features_instead_of_ignoring_them():
+def test_the_gpu_path_refuses_item_features_without_features():
+    """item_features=True trains on the GPU (tests/gru4rec/test_item_features_cuda.py), but not without them."""
     from backend.errors import UpnextError
     from backend.gru4rec.params import Hyperparameters
 
     data = SessionData.from_sessions([["a", "b", "c"], ["b", "c"]])
-    with pytest.raises(UpnextError, match="no feature kernels"):
+    with pytest.raises(UpnextError, match="needs item features"):
         train_cuda(data, Hyperparameters(layers=(4,), batch_size=2, n_sample=2, sample_store_size=4,
                                          item_features=True))
