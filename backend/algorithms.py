@@ -20,8 +20,8 @@ class Algorithm:
 ALGORITHMS = (
     Algorithm("gru4rec_next", "GRU4Rec next: what this visit goes on to", ("gru4rec", "gru4rec-next")),
     Algorithm("gru4rec_sequence", "GRU4Rec sequence: an up-next playlist, step by step", ("gru4rec-sequence",)),
-    Algorithm("gru4rec_blend", "GRU4Rec + item-to-item blend: next items, nudged towards the page item's "
-                               "neighbours", ("gru4rec-blend",)),
+    Algorithm("gru4rec_blend", "GRU4Rec + item-to-item blend: next items, nudged towards the neighbours of "
+                               "the page item and the visit's last items", ("gru4rec-blend",)),
     Algorithm("item_to_item", "Item-to-item: neighbours of the page's item", ("item-to-item", "item-knn")),
     Algorithm("popular", "Popular: the most viewed items"),
 )

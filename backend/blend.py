@@ -1,17 +1,24 @@
 """The GRU4Rec + item-kNN blend (placement algorithm ``gru4rec_blend``, issue 14 part 4):
 
-    score(i) = softmax(GRU4Rec scores of the session state)(i) + w * sim(c, i) / sum_j sim(c, j)
+    score(i) = softmax(GRU4Rec scores of the session state)(i) + w * sum_d a_d sim(c_d, i) / sum_j sim(c_d, j)
 
-where c is the context item (the page's item, else the session's last item) and sim(c, .) its item-kNN
-neighbours' similarities (0 for an item that is not a neighbour). Both terms sum to 1 over the items, so ``w`` is
-the share of item-to-item in the mix. ``w`` lives in the GRU4Rec manifest under ``"blend": {"weight": w}``
-(``upnext train --blend-weight auto|W``); a bundle without it uses DEFAULT_WEIGHT, the weight chosen on the
-yoochoose1_64 validation split (tests/bench/bench_served.py: served Recall@20 +3.1% over GRU4Rec alone).
+where c_0 is the context item (the page's item, else the session's last item), c_1, c_2, ... the session's items
+before it (newest first, up to ``context`` items in all), a_d = decay^d normalised to sum 1 over the items there
+are, and sim(c, .) an item's item-kNN neighbours' similarities (0 for an item that is not a neighbour). Both
+terms sum to 1 over the items, so ``w`` is the share of item-to-item in the mix. The settings live in the GRU4Rec
+manifest under ``"blend": {"weight": w, "context": k, "decay": d}`` (``upnext train --blend-weight auto|W``); a
+bundle with a weight but no context keeps the last item alone (context 1, as such bundles were chosen), a bundle
+without a blend uses DEFAULT, chosen on the yoochoose1_64 validation split (newest 10% of the training sessions,
+GRU4Rec 1 epoch): served Recall@20 0.4483 for GRU4Rec alone, 0.4631 blended with the last item (w 0.35), 0.4678
+with the last three (w 0.5, decay 0.5).
 
-Serving scores it with ``kernels.serving_cpu.blend_topk``; offline evaluation (``upnext evaluate``, the bench)
-with ``blend_rank_pairs`` here, the same formula. Numpy and numba only: the serving path imports this module.
+Serving scores it with ``kernels.serving_cpu.blend_topk`` on the neighbours of all context items at once
+(``context_neighbours``); offline evaluation (``upnext evaluate``, the bench) with ``blend_rank_pairs`` here, the
+same formula in the same float32 steps. Numpy and numba only: the serving path imports this module.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,18 +28,41 @@ from backend.gru4rec.ranking_metrics import both_protocols, conservative_ranks, 
 from backend.gru4rec.weights import gru_step
 from backend.session_data import SessionData, restrict_to_items, select_sessions
 
-DEFAULT_WEIGHT = 0.35          # measured: the weight chosen on yoochoose1_64's validation split (bench_served.py)
-WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)     # the grid ``--blend-weight auto`` searches
-VALIDATION_SHARE = 0.1         # the newest 10% of the training sessions choose w
+WEIGHTS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0)     # the weights ``--blend-weight auto`` searches
+CONTEXTS = (1, 3)              # and the context lengths
+DECAY = 0.5                    # each older context item counts half the one after it
+MAX_CONTEXT = 10
+VALIDATION_SHARE = 0.1         # the newest 10% of the training sessions choose the blend
 
 
-def blend_weight(manifest: dict) -> float:
-    """The blend weight a GRU4Rec manifest records, else DEFAULT_WEIGHT."""
+class Blend(NamedTuple):
+    weight: float
+    context: int = 1           # the context item and the session's items before it, newest first
+    decay: float = DECAY
+
+    def describe(self) -> str:
+        return f"{self.weight} x item-to-item of the last {self.context}" if self.context > 1 else \
+            f"{self.weight} x item-to-item"
+
+
+DEFAULT = Blend(0.5, 3)        # measured: see the module docstring
+
+
+def blend_of(manifest: dict) -> Blend:
+    """The blend a GRU4Rec manifest records (its context 1 when it has none), else DEFAULT."""
     blend = manifest.get("blend") if isinstance(manifest, dict) else None
     w = blend.get("weight") if isinstance(blend, dict) else None
-    if isinstance(w, (int, float)) and not isinstance(w, bool) and np.isfinite(w) and w >= 0:
-        return float(w)
-    return DEFAULT_WEIGHT
+    if not (_number(w) and w >= 0):
+        return DEFAULT
+    context, decay = blend.get("context", 1), blend.get("decay", DECAY)
+    context = context if isinstance(context, int) and not isinstance(context, bool) and \
+        1 <= context <= MAX_CONTEXT else 1
+    decay = decay if _number(decay) and 0 < decay <= 1 else DECAY
+    return Blend(float(w), context, float(decay))
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and bool(np.isfinite(x))
 
 
 def check_weight(w: float) -> float:
@@ -73,30 +103,56 @@ def aligned_neighbours(knn_item_ids, neighbours: np.ndarray, similarities: np.nd
     return out_nb, out_w
 
 
-def blend_scores(logits: np.ndarray, context: np.ndarray, neighbours: np.ndarray, nweights: np.ndarray,
-                 w: float) -> np.ndarray:
-    """(B, n_items) float32 blend scores of B rows of GRU4Rec scores ``logits`` whose context items are
-    ``context`` (B,) (-1: none, pure softmax)."""
+def _shares(blend: Blend, n: int) -> np.ndarray:
+    """(n,) float32: the weight of each of the newest n context items, decay^d over their sum."""
+    share = blend.decay ** np.arange(n, dtype=np.float64)
+    return (share / share.sum()).astype(np.float32)
+
+
+def context_neighbours(recent: np.ndarray, neighbours: np.ndarray, nweights: np.ndarray,
+                       blend: Blend) -> tuple[np.ndarray, np.ndarray]:
+    """The item-kNN part of one request as flat (m,) int64 neighbours (-1 none) and (m,) float32 weights, for
+    ``kernels.blend_topk``: ``recent`` the context item first, then the session's items before it (newest
+    first); the first ``blend.context`` of them count, each row of ``nweights`` times its share."""
+    recent = np.asarray(recent, dtype=np.int64)[:blend.context]
+    if len(recent) == 0:
+        return np.full(1, -1, np.int64), np.zeros(1, np.float32)
+    share = _shares(blend, len(recent))
+    return neighbours[recent].ravel(), (nweights[recent] * share[:, None]).ravel()
+
+
+def blend_scores(logits: np.ndarray, recent: np.ndarray, neighbours: np.ndarray, nweights: np.ndarray,
+                 blend: Blend) -> np.ndarray:
+    """(B, n_items) float32 blend scores of B rows of GRU4Rec scores ``logits`` whose context items are the rows
+    of ``recent`` (B, D): newest first, -1 past the session's start (a row of -1: pure softmax)."""
     block = logits - logits.max(axis=1, keepdims=True)
     np.exp(block, out=block)
     block /= block.sum(axis=1, keepdims=True)
-    has = context >= 0
-    cols = neighbours[np.maximum(context, 0)]
-    vals = nweights[np.maximum(context, 0)]
-    valid = (cols >= 0) & has[:, None]
-    r_idx = np.repeat(np.arange(len(context)), valid.sum(axis=1))
-    np.add.at(block, (r_idx, cols[valid]), np.float32(w) * vals[valid])
+    depth = min(recent.shape[1], blend.context)
+    counts = (recent[:, :depth] >= 0).sum(axis=1)
+    shares = {n: _shares(blend, n) for n in set(counts.tolist()) if n}
+    wf = np.float32(blend.weight)
+    for d in range(depth):
+        rows = np.flatnonzero(recent[:, d] >= 0)
+        if not len(rows):
+            break
+        ctx = recent[rows, d]
+        share = np.array([shares[n][d] for n in counts[rows]], dtype=np.float32)
+        cols, vals = neighbours[ctx], nweights[ctx] * share[:, None]
+        valid = cols >= 0
+        np.add.at(block, (np.repeat(rows, valid.sum(axis=1)), cols[valid]), wf * vals[valid])
     return block
 
 
-def blend_rank_pairs(weights, neighbours: np.ndarray, nweights: np.ndarray, test: SessionData, blend_weights,
+def blend_rank_pairs(weights, neighbours: np.ndarray, nweights: np.ndarray, test: SessionData, blends,
                      first_target: int = 2, batch_size: int = 256) -> dict:
-    """{w: (standard ranks, served ranks)} of the blend with each weight in ``blend_weights``, the context being
-    the session's last item; ``neighbours``/``nweights`` from ``aligned_neighbours`` (the model's item space,
+    """{blend: (standard ranks, served ranks)} of each Blend in ``blends``, the context being the session's items
+    up to the current one; ``neighbours``/``nweights`` from ``aligned_neighbours`` (the model's item space,
     ``test`` aligned to it)."""
     schedule = session_parallel(test.offsets, batch_size)
     counted = prediction_mask(schedule.position, first_target)
-    out = {w: (np.empty(schedule.n_pairs, np.int64), np.empty(schedule.n_pairs, np.int64)) for w in blend_weights}
+    out = {b: (np.empty(schedule.n_pairs, np.int64), np.empty(schedule.n_pairs, np.int64)) for b in blends}
+    depth = max(b.context for b in blends)
     Wy, By = np.asarray(weights.Wy), np.asarray(weights.By)
     states = [np.zeros((0, h), np.float32) for h in weights.sizes]
     session_start = np.repeat(test.offsets[:-1], test.lengths).astype(np.int64)
@@ -106,20 +162,21 @@ def blend_rank_pairs(weights, neighbours: np.ndarray, nweights: np.ndarray, test
         states = [_carry(s, src) for s in states]
         states = gru_step(weights, test.items[events], states)
         logits = states[-1] @ Wy.T + By
-        last = test.items[events].astype(np.int64)
+        back = events[:, None] - np.arange(depth)[None, :]
+        recent = np.where(back >= session_start[events][:, None], test.items[np.maximum(back, 0)], -1)
         targets = test.items[events + 1]
-        for w in blend_weights:
-            mixed = blend_scores(logits.copy(), last, neighbours, nweights, w)
+        for b in blends:
+            mixed = blend_scores(logits.copy(), recent, neighbours, nweights, b)
             std, srv = np.empty(len(events), np.int64), np.empty(len(events), np.int64)
             conservative_ranks(mixed, targets, std)
             served_ranks(mixed, targets, test.items, session_start[events], (events + 1).astype(np.int64), srv)
-            out[w][0][rows], out[w][1][rows] = std, srv
-    return {w: (a[counted], b[counted]) for w, (a, b) in out.items()}
+            out[b][0][rows], out[b][1][rows] = std, srv
+    return {b: (x[counted], y[counted]) for b, (x, y) in out.items()}
 
 
-def evaluate_blend(weights, neighbours, nweights, test: SessionData, w: float, first_target: int = 2) -> dict:
+def evaluate_blend(weights, neighbours, nweights, test: SessionData, blend: Blend, first_target: int = 2) -> dict:
     """The blend's standard-protocol metrics with the served setting's under "served"."""
-    return both_protocols(*blend_rank_pairs(weights, neighbours, nweights, test, (w,), first_target)[w])
+    return both_protocols(*blend_rank_pairs(weights, neighbours, nweights, test, (blend,), first_target)[blend])
 
 
 def validation_split(data: SessionData, share: float = VALIDATION_SHARE) -> tuple[SessionData, SessionData]:
@@ -130,11 +187,13 @@ def validation_split(data: SessionData, share: float = VALIDATION_SHARE) -> tupl
     return fit, restrict_to_items(valid, fit.item_ids[fit.support() > 0])
 
 
-def choose_weight(weights, knn, valid: SessionData, first_target: int = 2,
-                  grid=WEIGHTS) -> tuple[float, dict[float, float]]:
-    """(the w of ``grid`` with the best served Recall@20 on ``valid``, ties to the smaller; {w: that recall}) of
-    the GRU4Rec ``weights`` and the ItemKNN ``knn`` fitted on the same (older) sessions."""
+def choose_blend(weights, knn, valid: SessionData, first_target: int = 2) -> tuple[Blend, list[dict]]:
+    """(the Blend of WEIGHTS x CONTEXTS with the best served Recall@20 on ``valid``, ties to the smaller weight
+    then the shorter context; each one's recall as [{"weight", "context", "served_recall@20"}]) of the GRU4Rec
+    ``weights`` and the ItemKNN ``knn`` fitted on the same (older) sessions."""
     nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, knn.item_ids)
-    on_valid = {w: round(both_protocols(*r)["served"]["recall@20"], 4)
-                for w, r in blend_rank_pairs(weights, nb, nw, valid, grid, first_target).items()}
-    return max(on_valid, key=lambda w: (on_valid[w], -w)), on_valid
+    grid = [Blend(w, c) for c in CONTEXTS for w in WEIGHTS]
+    on_valid = {b: round(both_protocols(*r)["served"]["recall@20"], 4)
+                for b, r in blend_rank_pairs(weights, nb, nw, valid, grid, first_target).items()}
+    best = max(on_valid, key=lambda b: (on_valid[b], -b.weight, -b.context))
+    return best, [{"weight": b.weight, "context": b.context, "served_recall@20": r} for b, r in on_valid.items()]

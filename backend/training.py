@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 from backend.baselines import ItemKNN, Popularity
-from backend.blend import aligned_neighbours, check_weight, choose_weight, evaluate_blend, validation_split
+from backend.blend import (DEFAULT, Blend, aligned_neighbours, check_weight, choose_blend, evaluate_blend,
+                           validation_split)
 from backend.errors import UpnextError
 from backend.gru4rec.data import align_to_items
 from backend.gru4rec.evaluation import evaluate_gru4rec_both
@@ -48,7 +49,7 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     record's, each with its features; see backend/item_features.py). ``blend``: the GRU4Rec + item-kNN blend's
     weight kept in the manifest (backend/blend.py): a number, or "auto" to choose it on a validation split (the
     newest 10% of the sessions; GRU4Rec and item-kNN trained once more on the older 90% for it); None: none kept
-    (serving then uses blend.DEFAULT_WEIGHT). With ``test`` the blend's metrics go under metrics["blend"]."""
+    (serving then uses blend.DEFAULT). With ``test`` the blend's metrics go under metrics["blend"]."""
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
     events_data = data
@@ -56,23 +57,23 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
         features = item_features_for(params, feature_records)
         data = with_catalogue_items(data, features.item_ids)
         kwargs["features"] = features
-    blend_info = None
+    blend_info = chosen = None
     if blend == "auto":
         fit, valid = validation_split(data)
         fit_weights = run_training(fit, params, impl=impl, device=device, threads=threads, **kwargs).weights
-        w, on_valid = choose_weight(fit_weights.folded(), ItemKNN.fit(fit), valid, first_target)
-        blend_info = {"weight": w, "chosen": "validation", "validation_served_recall@20": {
-            str(k): v for k, v in on_valid.items()}}
+        chosen, on_valid = choose_blend(fit_weights.folded(), ItemKNN.fit(fit), valid, first_target)
+        blend_info = {**chosen._asdict(), "chosen": "validation", "validation": on_valid}
     elif blend is not None:
-        blend_info = {"weight": check_weight(blend), "chosen": "given"}
+        chosen = Blend(check_weight(blend), DEFAULT.context)
+        blend_info = {**chosen._asdict(), "chosen": "given"}
     result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)
     weights = result.weights.folded()
     metrics = evaluate_bundle_parts(weights, data.item_ids, test, first_target) if test else {}
     knn = ItemKNN.fit(events_data) if fallbacks or (test and blend_info) else None
     if test and blend_info:
         nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
-        metrics["blend"] = {"weight": blend_info["weight"], **evaluate_blend(
-            weights, nb, nw, align_to_items(test, data.item_ids), blend_info["weight"], first_target)}
+        metrics["blend"] = {**chosen._asdict(), **evaluate_blend(
+            weights, nb, nw, align_to_items(test, data.item_ids), chosen, first_target)}
     training = {"impl": impl, "device": result.device,
                 "seconds": round(time.perf_counter() - t0, 3),
                 "loop_seconds": round(sum(result.epoch_seconds), 3),

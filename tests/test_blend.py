@@ -3,21 +3,38 @@ offline evaluation scoring what serving serves."""
 import numpy as np
 import pytest
 
-from backend.blend import DEFAULT_WEIGHT, aligned_neighbours, blend_rank_pairs, blend_weight, check_weight
+from backend.blend import (DEFAULT, Blend, aligned_neighbours, blend_of, blend_rank_pairs, check_weight,
+                           context_neighbours)
 from backend.gru4rec.weights import load_model
 from backend.serving.engine import GRU4RecEngine
 from backend.session_data import SessionData
 from tests.kernels.random_model import save_random_gru4rec
 
 
-@pytest.mark.parametrize("manifest, w", [({"blend": {"weight": 0.8}}, 0.8), ({"blend": {"weight": 0}}, 0.0),
-                                         ({}, DEFAULT_WEIGHT), ({"blend": {"weight": -1}}, DEFAULT_WEIGHT),
-                                         ({"blend": {"weight": "lots"}}, DEFAULT_WEIGHT),
-                                         ({"blend": {"weight": True}}, DEFAULT_WEIGHT),
-                                         ({"blend": {"weight": float("inf")}}, DEFAULT_WEIGHT),
-                                         ({"blend": [1]}, DEFAULT_WEIGHT)])
-def test_the_weight_comes_from_the_manifest_else_the_measured_default(manifest, w):
-    assert blend_weight(manifest) == w
+@pytest.mark.parametrize("manifest, blend", [
+    ({"blend": {"weight": 0.8}}, Blend(0.8, 1)),                      # chosen before contexts: the last item
+    ({"blend": {"weight": 0.8, "context": 3, "decay": 0.25}}, Blend(0.8, 3, 0.25)),
+    ({"blend": {"weight": 0}}, Blend(0.0, 1)),
+    ({"blend": {"weight": 0.8, "context": 0}}, Blend(0.8, 1)), ({"blend": {"weight": 0.8, "context": 2.5}}, Blend(0.8, 1)),
+    ({"blend": {"weight": 0.8, "context": True}}, Blend(0.8, 1)),
+    ({"blend": {"weight": 0.8, "context": 2, "decay": 0}}, Blend(0.8, 2)),
+    ({"blend": {"weight": 0.8, "context": 2, "decay": 1.5}}, Blend(0.8, 2)),
+    ({}, DEFAULT), ({"blend": {"weight": -1}}, DEFAULT), ({"blend": {"weight": "lots"}}, DEFAULT),
+    ({"blend": {"weight": True}}, DEFAULT), ({"blend": {"weight": float("inf")}}, DEFAULT), ({"blend": [1]}, DEFAULT)])
+def test_the_blend_comes_from_the_manifest_else_the_measured_default(manifest, blend):
+    assert blend_of(manifest) == blend
+
+
+def test_the_context_items_share_the_item_to_item_part_newest_first():
+    neighbours = np.array([[1, 2], [2, -1], [0, 1]], np.int64)
+    nweights = np.array([[0.5, 0.5], [1.0, 0.0], [0.25, 0.75]], np.float32)
+    nb, nw = context_neighbours(np.array([2, 0, 1]), neighbours, nweights, Blend(1.0, 2, 0.5))
+    assert nb.tolist() == [0, 1, 1, 2]                                # item 2's neighbours, then item 0's
+    np.testing.assert_allclose(nw, [0.25 * 2 / 3, 0.75 * 2 / 3, 0.5 / 3, 0.5 / 3], rtol=1e-6)
+    nb, nw = context_neighbours(np.array([1]), neighbours, nweights, Blend(1.0, 3))       # one item: all of it
+    assert nb.tolist() == [2, -1] and nw.tolist() == [1.0, 0.0]
+    nb, nw = context_neighbours(np.array([], np.int64), neighbours, nweights, Blend(1.0, 3))
+    assert nb.tolist() == [-1]
 
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
@@ -46,13 +63,17 @@ def test_the_offline_ranks_are_the_serving_kernels_order(tmp_path):
     raw = np.stack([rng.choice(n, 6, replace=False) for _ in range(n)]).astype(np.int64)
     nb, nw = aligned_neighbours(art.item_ids, raw, rng.uniform(0.1, 1, raw.shape).astype(np.float32), art.item_ids)
     sessions = [list(rng.integers(0, n, 6)) for _ in range(5)]
-    w = 0.5
-    for s in sessions:
-        test = SessionData.from_sessions([s], item_ids=np.array(art.item_ids, dtype=object))
-        standard, _ = blend_rank_pairs(weights, nb, nw, test, (w,), first_target=2)[w]
-        expected = []
-        for t in range(1, len(s)):
-            state = eng.state_from_history(s[:t])
-            order, _ = eng.blend_top_k(state, n, nb[s[t - 1]], nw[s[t - 1]], w)
-            expected.append(int(np.flatnonzero(order == s[t])[0]) + 1)
-        assert standard.tolist() == expected
+    seen = {}
+    for blend in (Blend(0.5), Blend(0.5, 3), Blend(2.0, 4, 0.3)):
+        for s in sessions:
+            test = SessionData.from_sessions([s], item_ids=np.array(art.item_ids, dtype=object))
+            standard, _ = blend_rank_pairs(weights, nb, nw, test, (blend,), first_target=2)[blend]
+            expected = []
+            for t in range(1, len(s)):
+                state = eng.state_from_history(s[:t])
+                cb, cw = context_neighbours(np.array(s[:t][::-1]), nb, nw, blend)
+                order, _ = eng.blend_top_k(state, n, cb, cw, blend.weight)
+                expected.append(int(np.flatnonzero(order == s[t])[0]) + 1)
+            assert standard.tolist() == expected, blend
+            seen.setdefault(blend, []).extend(expected)
+    assert seen[Blend(0.5)] != seen[Blend(0.5, 3)]                  # the earlier items do move the targets

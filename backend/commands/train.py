@@ -43,10 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "{\"id\", \"category\", \"title\", \"price\", \"attributes\"} (with --site: the site's "
                         "catalogue)")
     p.add_argument("--blend-weight", metavar="auto|W",
-                   help="the weight w of the gru4rec_blend placement algorithm (GRU4Rec + w x item-to-item, "
-                        "kept in the bundle): a number >= 0, or auto to choose it on the newest 10%% of the "
-                        "sessions (trains GRU4Rec once more on the older 90%% for it); default: none kept, "
-                        "serving uses 0.35")
+                   help="the gru4rec_blend placement algorithm's weight w (GRU4Rec + w x item-to-item of the "
+                        "session's last items, kept in the bundle): a number >= 0 (with the last 3 items), or "
+                        "auto to choose w and how many last items on the newest 10%% of the sessions (trains "
+                        "GRU4Rec once more on the older 90%% for it); default: none kept, serving uses w 0.5 and "
+                        "the last 3 items")
     p.add_argument("--threads", type=int, help="BLAS threads on the CPU (default: 1 for small models, all "
                                                "cores else)")
     p.add_argument("--impl", choices=("fast", "reference"), default="fast",
@@ -101,11 +102,13 @@ def train(args, settings: Settings) -> int:
           f"training loop), final loss {summary['final_loss']:.4f}; wrote {args.out} (with itemknn/ and popular/ "
           f"fallbacks)")
     if summary["blend"]:
-        print(f"blend weight {summary['blend']['weight']} ({summary['blend']['chosen']})")
+        print(f"blend weight {summary['blend']['weight']}, last {summary['blend']['context']} items "
+              f"({summary['blend']['chosen']})")
     if metrics:
         print_metrics(metrics, f"test: {args.test}", as_json=False)
         if "blend" in metrics:
-            print_metrics(metrics["blend"], f"gru4rec_blend (w={metrics['blend']['weight']}) on {args.test}",
+            print_metrics(metrics["blend"], f"gru4rec_blend (w={metrics['blend']['weight']}, last "
+                                            f"{metrics['blend']['context']} items) on {args.test}",
                           as_json=False)
     return 0
 

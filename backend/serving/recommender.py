@@ -1,8 +1,8 @@
 """One answer of a placement: its algorithm, its filters and the fallback chain that always fills the list.
 
 Algorithms: ``gru4rec_next`` (the session's next items), ``gru4rec_sequence`` (an "up next" playlist rolled out
-step by step), ``gru4rec_blend`` (the next items' scores plus the context item's item-kNN neighbours, weighted by
-the bundle's blend weight: backend/blend.py; pure GRU4Rec when the context item has no neighbours),
+step by step), ``gru4rec_blend`` (the next items' scores plus the item-kNN neighbours of the context item and the
+session's items before it, as the bundle's blend says: backend/blend.py; pure GRU4Rec without neighbours),
 ``item_to_item`` (neighbours of the page's item), ``popular``. Filters: the session's own items
 (``exclude_seen``), the request's ``exclude``, unavailable items (``only_available``), other categories than the
 page item's (``same_category``); the page's own item is never recommended. When the algorithm cannot answer
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from backend.algorithms import GRU4REC
-from backend.blend import blend_weight
+from backend.blend import blend_of, context_neighbours
 from backend.serving.controls import POOL, blocked_mask, rank_relevance, rule_mask, score_relevance
 from backend.serving.item_metadata import CatalogSnapshot
 from backend.serving.registry import LiveModel
@@ -144,8 +144,9 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
             if cfg.algorithm == "gru4rec_next" or (cfg.algorithm == "gru4rec_blend" and not blending):
                 items, scores = model.scorer.top_k(state, pool, exclude, allowed)
             elif blending:
-                items, scores = eng.blend_top_k(state, pool, model.neighbours[context], model.blend[context],
-                                                blend_weight(eng.manifest), exclude, allowed)
+                blend = blend_of(eng.manifest)
+                nb, nw = context_neighbours(known[::-1], model.neighbours, model.blend, blend)
+                items, scores = eng.blend_top_k(state, pool, nb, nw, blend.weight, exclude, allowed)
             else:   # a playlist: each step feeds the next, so the pool is kept short (a rollout step scores all)
                 items, scores = eng.rollout(state, min(2 * free, 50) if reranking else free, exclude, allowed)
             offer(items, score_relevance(scores))

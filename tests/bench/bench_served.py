@@ -10,7 +10,8 @@ miss: served Recall@20 x 1000 = the paired simulator's clicks per 1,000 requests
 GRU4Rec variants: ``preset`` (the dataset's published preset) and ``mask`` (+ mask_seen=true); skipping the
 training pairs whose target repeats a seen item was measured too, worse on both datasets, and dropped.
 ``blend``: GRU4Rec (preset) blended with item-kNN (backend/blend.py, the ``gru4rec_blend`` placement algorithm),
-score = softmax(GRU4Rec scores) + w * (item-kNN similarities of the last item / their sum), w chosen for the best served Recall@20 on a validation split (the newest 10% of the
+score = softmax(GRU4Rec scores) + w * (item-kNN similarities of the session's last items, decayed, each row over
+its sum), w and how many last items chosen for the best served Recall@20 on a validation split (the newest 10% of the
 training sessions; GRU4Rec and item-kNN fitted on the older 90% for it), then both refitted on all the training
 sessions and scored on the test set with that w. Every variant trains with the same seed and epochs. The whole
 table takes hours on 2 busy cores (10 epochs per variant); --epochs / --max-steps for a quicker comparison (the
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from backend.baselines import build  # noqa: E402
 from backend.gru4rec.data import align_to_items, read_sessions  # noqa: E402
-from backend.blend import aligned_neighbours, choose_weight, evaluate_blend, validation_split  # noqa: E402
+from backend.blend import aligned_neighbours, choose_blend, evaluate_blend, validation_split  # noqa: E402
 from backend.gru4rec.evaluation import evaluate_gru4rec_both  # noqa: E402
 from backend.gru4rec.params import parse_params  # noqa: E402
 from backend.gru4rec.ranking_metrics import both_protocols  # noqa: E402
@@ -65,9 +66,10 @@ def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, r
             label = model
         elif model == "blend":
             text = ",".join(p for p in (preset, f"n_epochs={epochs}" if epochs else "") if p)
-            metrics, w, on_valid = blend(data, test, parse_params(text), first_target)
-            label = f"blend gru4rec {text} + {w} item-kNN"
-            extra = f", w chosen on validation: served R@20 by w {on_valid}"
+            metrics, best, on_valid = blend(data, test, parse_params(text), first_target)
+            label = f"blend gru4rec {text} + {best.describe()}"
+            extra = ", chosen on validation: served R@20 by (w, last items) " + str(
+                {(v["weight"], v["context"]): v["served_recall@20"] for v in on_valid})
         else:
             text = ",".join(p for p in (preset, VARIANTS[model], f"n_epochs={epochs}" if epochs else "") if p)
             params = parse_params(text)
@@ -94,10 +96,10 @@ def run(dataset: str, models: list[str], epochs: int | None, out: Path | None, r
 
 
 def blend(data, test, params, first_target):
-    """(test metrics of the blend, the chosen w, {w: validation served R@20}): backend/blend.py, as
+    """(test metrics of the blend, the chosen Blend, each candidate's validation served R@20): backend/blend.py, as
     ``upnext train --blend-weight auto`` does it."""
     fit, valid = validation_split(data)
-    best, on_valid = choose_weight(train(fit, params).weights, build("itemknn", fit), valid, first_target)
+    best, on_valid = choose_blend(train(fit, params).weights, build("itemknn", fit), valid, first_target)
     model, knn = train(data, params).weights, build("itemknn", data)
     nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
     return evaluate_blend(model, nb, nw, test, best, first_target), best, on_valid

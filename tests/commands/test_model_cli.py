@@ -182,9 +182,11 @@ def test_train_chooses_the_blend_weight_and_evaluate_reports_the_blend(files, tm
                  "--blend-weight", "auto"]) == 0
     text = capsys.readouterr().out
     m = load_artifact(out).manifest
-    w = m["blend"]["weight"]
-    assert m["blend"]["chosen"] == "validation" and str(w) in m["blend"]["validation_served_recall@20"]
-    assert f"blend weight {w} (validation)" in text and "gru4rec_blend" in text
+    w, k = m["blend"]["weight"], m["blend"]["context"]
+    tried = {(v["weight"], v["context"]): v["served_recall@20"] for v in m["blend"]["validation"]}
+    assert m["blend"]["chosen"] == "validation" and tried[(w, k)] == max(tried.values())
+    assert {c for _, c in tried} == {1, 3} and len(tried) == 18
+    assert f"blend weight {w}, last {k} items (validation)" in text and "gru4rec_blend" in text
     assert m["metrics"]["blend"]["weight"] == w and 0 < m["metrics"]["blend"]["served"]["recall@20"] <= 1
     assert main(["evaluate", str(out), "--test", str(test), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -197,7 +199,12 @@ def test_train_chooses_the_blend_weight_and_evaluate_reports_the_blend(files, tm
     assert zero["blend"]["recall@20"] == pytest.approx(zero["recall@20"])
     assert zero["blend"]["served"]["mrr@20"] == pytest.approx(zero["served"]["mrr@20"])
     assert main(["evaluate", str(out), "--test", str(test)]) == 0
-    assert f"gru4rec_blend (GRU4Rec + {w} x item-to-item)" in capsys.readouterr().out
+    assert "gru4rec_blend (GRU4Rec + " in capsys.readouterr().out
+    # the last item alone, as bundles from before the context was chosen
+    assert main(["evaluate", str(out), "--test", str(test), "--blend-context", "1", "--blend-weight", "0.5"]) == 0
+    assert "gru4rec_blend (GRU4Rec + 0.5 x item-to-item)" in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--test", str(test), "--blend-context", "11"]) == 1
+    assert "--blend-context must be between 1 and 10" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["-1", "lots", "nan"])

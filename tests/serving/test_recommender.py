@@ -285,9 +285,10 @@ def test_controls_hold_without_a_model(model):
     assert set(unpinned) == {"shoes", "bags"} and max(unpinned.count(c) for c in unpinned) <= 2
 
 
-def blend_expected(model, history, page_item, exclude, n, w):
-    """The blend by its definition (backend/blend.py), in numpy: softmax of the GRU4Rec scores + w * the page
-    item's neighbours' normalised similarities (the fixture's item i: i+1..i+5, similarity 1 each)."""
+def blend_expected(model, history, contexts, exclude, n, w, decay=0.5):
+    """The blend by its definition (backend/blend.py), in numpy: softmax of the GRU4Rec scores + w * the context
+    items' (newest first, shares decay^d over their sum) neighbours' normalised similarities (the fixture's item
+    i: i+1..i+5, similarity 1 each)."""
     eng = model.engine
     state = eng.state_from_history(eng.indices(history))
     logits, _ = eng.top_k(state, N)
@@ -295,9 +296,12 @@ def blend_expected(model, history, page_item, exclude, n, w):
     scores[logits] = _
     p = np.exp(scores - scores.max())
     p /= p.sum()
-    page = int(page_item.split("-")[1])
-    for d in range(1, 6):
-        p[eng.index(f"item-{(page + d) % N}")] += w * 0.2
+    shares = decay ** np.arange(len(contexts))
+    shares /= shares.sum()
+    for item, share in zip(contexts, shares):
+        c = int(item.split("-")[1])
+        for d in range(1, 6):
+            p[eng.index(f"item-{(c + d) % N}")] += w * share * 0.2
     p[eng.indices(history + exclude)] = -np.inf
     return [eng.item_ids[i] for i in np.argsort(-p, kind="stable")[:n]]
 
@@ -307,14 +311,17 @@ def test_gru4rec_blend_adds_the_page_items_neighbours_to_the_gru4rec_scores(mode
     cfg = PlacementConfig("p", algorithm="gru4rec_blend")
     ans = ask(model, n=8, session="b" * 22, history=history, item="item-11", exclude=("item-30",), cfg=cfg)
     assert ans.algorithm == "gru4rec_blend" and ans.fallback is None
-    assert ans.item_ids == blend_expected(model, history, "item-11", ("item-30",), 8, 0.35)   # the default w
+    # the default: w 0.5 on the page item and the two before it
+    assert ans.item_ids == blend_expected(model, history, ("item-11", "item-9", "item-5"), ("item-30",), 8, 0.5)
+    assert ans.item_ids != blend_expected(model, history, ("item-11",), ("item-30",), 8, 0.5)
     plain = ask(model, n=8, session="b" * 22, history=history, item="item-11", exclude=("item-30",)).item_ids
     assert ans.item_ids != plain                                   # the neighbours moved the list
 
 
 @pytest.fixture(scope="module")
 def heavy_blend(bundle, tmp_path_factory):
-    """The fixture bundle with a blend weight of 50 in its manifest (``upnext train --blend-weight 50``)."""
+    """The fixture bundle with a blend weight of 50 in its manifest and no context: a bundle from before the
+    blend took the session's earlier items, whose weight was chosen for the page item alone."""
     path = tmp_path_factory.mktemp("heavy") / "model"
     shutil.copytree(bundle, path)
     manifest = json.loads((path / "manifest.json").read_text())
@@ -326,7 +333,7 @@ def heavy_blend(bundle, tmp_path_factory):
 def test_gru4rec_blend_uses_the_weight_in_the_bundle(heavy_blend):
     cfg = PlacementConfig("p", algorithm="gru4rec_blend")
     ans = ask(heavy_blend, n=8, history=("item-3", "item-20"), item="item-20", cfg=cfg)
-    assert ans.item_ids == blend_expected(heavy_blend, ("item-3", "item-20"), "item-20", (), 8, 50.0)
+    assert ans.item_ids == blend_expected(heavy_blend, ("item-3", "item-20"), ("item-20",), (), 8, 50.0)
     assert set(ans.item_ids[:5]) == {f"item-{i}" for i in range(21, 26)}     # item-to-item dominates
 
 
@@ -335,6 +342,6 @@ def test_gru4rec_blend_without_a_known_context_is_gru4rec_next(model):
     blend, plain = (ask(model, n=6, history=history, item="not-in-the-model", cfg=PlacementConfig("p", algorithm=a))
                     for a in ("gru4rec_blend", "gru4rec_next"))
     assert blend.algorithm == "gru4rec_blend" and blend.item_ids == plain.item_ids and len(blend.item_ids) == 6
-    # no page item: the context is the session's last item, so the blend differs from plain GRU4Rec
+    # no page item: the context is the session's last items, so the blend differs from plain GRU4Rec
     no_page = ask(model, n=6, history=history, cfg=PlacementConfig("p", algorithm="gru4rec_blend"))
-    assert no_page.item_ids == blend_expected(model, history, "item-9", (), 6, 0.35)
+    assert no_page.item_ids == blend_expected(model, history, ("item-9", "item-5"), (), 6, 0.5)
