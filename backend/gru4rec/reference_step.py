@@ -100,6 +100,9 @@ class ReferenceStep:
             features_reference.id_keep(torch.cat([Y, in_items]).cpu().numpy(), self.t_step, p.seed, p.id_dropout,
                                        keep)
             self.t_step += 1
+            vec_scale, bias_scale = p.id_keep_scales     # inverted_id_dropout: a kept ID part scaled up
+            bias_keep = keep[:len(Y)] * np.float32(bias_scale)
+            keep = keep * np.float32(vec_scale)
             wy_rows = self._item_rows(Y, keep[:len(Y)], item_leaves)
             x_rows = self._item_rows(in_items, keep[len(Y):], item_leaves)
         else:
@@ -127,7 +130,7 @@ class ReferenceStep:
                 x = x * torch.from_numpy(masks_hidden[i]).to(dev)
             outs.append(x)
         if self.features is not None:                   # the bias is part of the ID: dropped with it
-            scores = x @ wy_rows.T + by_rows * torch.from_numpy(keep[:len(Y)]).to(dev)
+            scores = x @ wy_rows.T + by_rows * torch.from_numpy(bias_keep).to(dev)
         else:
             scores = x @ wy_rows.T + by_rows
         if p.elu_alpha > 0:

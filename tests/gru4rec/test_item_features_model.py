@@ -52,8 +52,22 @@ def test_params_parse_check_and_stay_out_of_the_manifest_when_off():
         parse_params("item_features=true,constrained_embedding=false,embedding=8")
 
 
+def test_inverted_id_dropout_parses_scales_a_kept_id_part_and_stays_out_of_the_manifest_when_off():
+    p = parse_params("item_features=true,id_dropout=0.75,inverted_id_dropout=vector")
+    assert p.id_keep_scales == (4.0, 1.0) and p.as_dict()["inverted_id_dropout"] == "vector"
+    assert p.replace(inverted_id_dropout="vector+bias").id_keep_scales == (4.0, 4.0)
+    assert p.replace(id_dropout=1.0).id_keep_scales == (1.0, 1.0)          # nothing is ever kept
+    assert p.replace(item_features=False).id_keep_scales == (1.0, 1.0)     # no ID dropout without features
+    off = parse_params("item_features=true,id_dropout=0.5")
+    assert off.id_keep_scales == (1.0, 1.0) and "inverted_id_dropout" not in off.as_dict()
+    with pytest.raises(ParamsError, match="inverted_id_dropout must be one of off, vector, vector\\+bias"):
+        parse_params("item_features=true,inverted_id_dropout=yes")
+
+
 @pytest.mark.parametrize("kw", [dict(momentum=0.0), dict(momentum=0.3, loss="bpr-max", bpreg=0.5,
-                                                          dropout_p_embed=0.2)])
+                                                          dropout_p_embed=0.2),
+                                dict(inverted_id_dropout="vector"),
+                                dict(inverted_id_dropout="vector+bias", momentum=0.3, loss="bpr-max", bpreg=0.5)])
 def test_fast_step_with_features_matches_the_reference(kw):
     params = _params(**kw)
     feats = ItemFeatures.build(_catalogue(), FeatureConfig(min_count=2, title_buckets=32))
