@@ -36,8 +36,8 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
     and result as ``train.train``; the weights come back to the host at the end. ``cuda_graphs``: replay the
     full-batch steps as a CUDA graph (cuda_graph.py; never under the simulator)."""
     dev = torch.device(device or torch_device())
-    if params.item_features and params.inverted_id_dropout != "off":
-        raise UpnextError(f"inverted_id_dropout={params.inverted_id_dropout}: the GPU path does not implement it; "
+    if params.id_scale("train") != 1.0:
+        raise UpnextError(f"id_dropout_scaling={params.id_dropout_scaling}: the GPU path does not implement it; "
                           "train on the CPU (--device cpu)")
     if params.item_features:
         raise UpnextError("item_features=True: the GPU path has no feature kernels yet; train on the CPU")

@@ -73,7 +73,7 @@ class FastStep:
         if self.features is not None:                       # item features: see kernels/features_reference.py
             per_item = int(np.diff(self.features.indptr).max(initial=0))
             self.keep = np.ones(C + B, f)                   # ID part kept (1) or dropped (0), rows = wy_rows
-            self.bias_keep = np.ones(C, f)                  # the same for the ID bias (inverted_id_dropout)
+            self.bias_keep = np.ones(C, f)                  # the same for the ID bias (id_dropout_scaling)
             self.f_rows = np.zeros((C + B) * per_item, np.int64)
             self.f_grads = np.zeros(((C + B) * per_item, sizes[-1]), f)
             self.t = 0                                      # steps done: id_keep's hash input
@@ -108,11 +108,11 @@ class FastStep:
             self.fops.id_keep(rows, self.t, p.seed, p.id_dropout, keep)
             self.t += 1
             bias_keep = keep[:C]
-            vec_scale, bias_scale = p.id_keep_scales
-            if (vec_scale, bias_scale) != (1.0, 1.0):        # inverted_id_dropout: a kept ID part scaled up
-                bias_keep = self.bias_keep[:C]
-                np.multiply(keep[:C], bias_scale, out=bias_keep)
-                keep *= vec_scale
+            scale = p.id_scale("train")
+            if scale != 1.0:                                # id_dropout_scaling=train: a kept ID row scaled up,
+                bias_keep = self.bias_keep[:C]              # its bias not
+                bias_keep[...] = keep[:C]
+                keep *= scale
             self.fops.gather_item_vectors(w.Wy, keep[C:], w.Fy, feats.indptr, feats.indices, feats.values,
                                           rows[C:], x)
         else:

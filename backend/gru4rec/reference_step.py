@@ -100,9 +100,8 @@ class ReferenceStep:
             features_reference.id_keep(torch.cat([Y, in_items]).cpu().numpy(), self.t_step, p.seed, p.id_dropout,
                                        keep)
             self.t_step += 1
-            vec_scale, bias_scale = p.id_keep_scales     # inverted_id_dropout: a kept ID part scaled up
-            bias_keep = keep[:len(Y)] * np.float32(bias_scale)
-            keep = keep * np.float32(vec_scale)
+            bias_keep = keep[:len(Y)].copy()             # id_dropout_scaling=train: a kept ID row scaled up,
+            keep = keep * np.float32(p.id_scale("train"))  # its bias not
             wy_rows = self._item_rows(Y, keep[:len(Y)], item_leaves)
             x_rows = self._item_rows(in_items, keep[len(Y):], item_leaves)
         else:

@@ -130,11 +130,11 @@ def test_the_gpu_path_refuses_item_features_instead_of_ignoring_them():
                                          item_features=True))
 
 
-def test_the_gpu_path_refuses_inverted_id_dropout():
+def test_the_gpu_path_refuses_id_dropout_scaling_in_training():
     from backend.errors import UpnextError
     from backend.gru4rec.params import Hyperparameters
 
     data = SessionData.from_sessions([["a", "b", "c"], ["b", "c"]])
-    with pytest.raises(UpnextError, match="inverted_id_dropout=vector: the GPU path does not implement it"):
+    with pytest.raises(UpnextError, match="id_dropout_scaling=train: the GPU path does not implement it"):
         train_cuda(data, Hyperparameters(layers=(4,), batch_size=2, n_sample=2, sample_store_size=4,
-                                         item_features=True, id_dropout=0.5, inverted_id_dropout="vector"))
+                                         item_features=True, id_dropout=0.5, id_dropout_scaling="train"))
