@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from backend.errors import UpnextError
 from backend.gru4rec.cuda_graph import StepGraph
 from backend.gru4rec.cuda_step import CudaStep
 from backend.gru4rec.loop import DropoutMasks, Plan, Progress, TrainResult, check_loss, plan_training, run_epochs
@@ -40,6 +41,9 @@ def train_cuda(data: SessionData, params: Hyperparameters, *, progress: Callable
     full-batch steps as a CUDA graph (cuda_graph.py; never under the simulator). ``features``: as for
     ``train.train``."""
     dev = torch.device(device or torch_device())
+    if params.id_scale("train") != 1.0:
+        raise UpnextError(f"id_dropout_scaling={params.id_dropout_scaling}: the GPU path does not implement it; "
+                          "train on the CPU (--device cpu)")
     plan = plan_training(data, params, max_steps, features)
     steps = DeviceSteps(plan, params, dev, host_rng=host_rng, cuda_graphs=cuda_graphs)
     result = plan.start(data, "fast", "cuda", shown_device=str(dev))

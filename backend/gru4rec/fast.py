@@ -73,6 +73,7 @@ class FastStep:
         if self.features is not None:                       # item features: see kernels/features_reference.py
             per_item = int(np.diff(self.features.indptr).max(initial=0))
             self.keep = np.ones(C + B, f)                   # ID part kept (1) or dropped (0), rows = wy_rows
+            self.bias_keep = np.ones(C, f)                  # the same for the ID bias (id_dropout_scaling)
             self.f_rows = np.zeros((C + B) * per_item, np.int64)
             self.f_grads = np.zeros(((C + B) * per_item, sizes[-1]), f)
             self.t = 0                                      # steps done: id_keep's hash input
@@ -106,6 +107,12 @@ class FastStep:
             keep = self.keep[:C + M]
             self.fops.id_keep(rows, self.t, p.seed, p.id_dropout, keep)
             self.t += 1
+            bias_keep = keep[:C]
+            scale = p.id_scale("train")
+            if scale != 1.0:                                # id_dropout_scaling=train: a kept ID row scaled up,
+                bias_keep = self.bias_keep[:C]              # its bias not
+                bias_keep[...] = keep[:C]
+                keep *= scale
             self.fops.gather_item_vectors(w.Wy, keep[C:], w.Fy, feats.indptr, feats.indices, feats.values,
                                           rows[C:], x)
         else:
@@ -133,7 +140,7 @@ class FastStep:
             ops.gather_rows(w.Wy, Y, WyY)
         np.take(w.By, Y, out=self.byY[:C])
         if feats is not None:
-            self.byY[:C] *= keep[:C]                        # the bias is part of the ID: dropped with it
+            self.byY[:C] *= bias_keep                       # the bias is part of the ID: dropped with it
         scores = self.scores[:M * C].reshape(M, C)
         dscores = self.dscores[:M * C].reshape(M, C)
         np.matmul(x, WyY.T, out=scores)
@@ -175,7 +182,7 @@ class FastStep:
         # --- updates: item matrices at the used rows, dense weights everywhere ---
         arrays = w.arrays()
         if feats is not None:
-            self.dby[:C] *= keep[:C]
+            self.dby[:C] *= bias_keep
         sparse = [("By", Y, self.dby[:C].reshape(-1, 1))]
         if w.mode == "shared":
             rows = self.wy_rows[:C + M]

@@ -112,6 +112,7 @@ def plan_training(data: SessionData, params: Hyperparameters, max_steps: int | N
         raise UpnextError("item_features=True needs item features: --item-features FILE, or a site's catalogue")
     features = features.aligned(data.item_ids) if params.item_features else None
     weights = init_weights(data.n_items, params.layers, params.embedding_mode, params.embedding, rng, features)
+    weights.id_scale = params.id_scale("serve")
     optim = OptimizerState.zeros_for(weights, params.momentum)
     schedule = session_parallel(data.offsets, params.batch_size)
     n_steps = schedule.n_steps if max_steps is None else min(max_steps, schedule.n_steps)

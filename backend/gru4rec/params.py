@@ -16,7 +16,8 @@ LOSSES = ("cross-entropy", "bpr-max")
 LEGACY_LOSSES = ("top1", "top1-max", "bpr", "xe_logit")
 
 
-FEATURE_FIELDS = ("item_features", "id_dropout", "feature_min_count", "title_buckets")
+FEATURE_FIELDS = ("item_features", "id_dropout", "feature_min_count", "title_buckets", "id_dropout_scaling")
+ID_DROPOUT_SCALINGS = ("off", "train", "serve")
 
 
 class ParamsError(UpnextError, ValueError):
@@ -47,6 +48,12 @@ class Hyperparameters:
     id_dropout: float = 0.0              # per item per mini-batch, the ID part is left out with this probability
     feature_min_count: int = 2           # a feature token is kept when this many items have it
     title_buckets: int = 1024            # hashed title words
+    # id_dropout as dropout proper: a trained item's ID row scaled so that its vector (ID + features) lives on
+    # the scale training saw on average, like a cold item's features-only one. "train": a kept ID row is scaled
+    # by 1/(1 - id_dropout) while training (inverted dropout); "serve": the ID row is scaled by 1 - id_dropout in
+    # the item vectors evaluation and serving use (the artifact's Wy). The ID bias is dropped with the ID while
+    # training and never scaled. "off": as before
+    id_dropout_scaling: str = "off"
     # --- training for the served setting (issue 14) ---
     mask_seen: bool = False              # served setting: the session's seen items are never a pair's negatives
     _explicit: frozenset = field(default=frozenset(), repr=False, compare=False)
@@ -79,6 +86,8 @@ class Hyperparameters:
         check(0.0 <= self.id_dropout <= 1.0, "id_dropout", "in [0, 1]", self.id_dropout)
         check(self.feature_min_count >= 1, "feature_min_count", ">= 1", self.feature_min_count)
         check(1 <= self.title_buckets <= 1 << 20, "title_buckets", "in 1..1048576", self.title_buckets)
+        check(self.id_dropout_scaling in ID_DROPOUT_SCALINGS, "id_dropout_scaling",
+              f"one of {', '.join(ID_DROPOUT_SCALINGS)}", self.id_dropout_scaling)
         check(not self.item_features or self.embedding_mode == "shared", "item_features",
               "False unless the embedding is shared (constrained_embedding=True, embedding=0)", self.item_features)
 
@@ -94,6 +103,13 @@ class Hyperparameters:
             return "shared"
         return "separate" if self.embedding > 0 else "onehot"
 
+    def id_scale(self, where: str) -> float:
+        """The multiplier of a (kept) ID row ``where`` ("train" or "serve") under id_dropout_scaling; 1.0: as
+        before (also without item features, and with id_dropout 1: no ID part at all)."""
+        if not self.item_features or self.id_dropout_scaling != where or self.id_dropout >= 1.0:
+            return 1.0
+        return 1.0 / (1.0 - self.id_dropout) if where == "train" else 1.0 - self.id_dropout
+
     @property
     def elu_alpha(self) -> float:
         """The final activation's elu parameter; 0.0 means linear (no final activation)."""
@@ -108,6 +124,8 @@ class Hyperparameters:
         out["final_act"] = self.final_act or ("elu-1" if self.loss == "bpr-max" else "linear")
         if not self.served_training:          # off: the record reads as it did before the options existed
             del out["mask_seen"]
+        if self.id_dropout_scaling == "off":
+            out.pop("id_dropout_scaling", None)
         return out
 
     def replace(self, **changes: Any) -> "Hyperparameters":

@@ -100,6 +100,8 @@ class ReferenceStep:
             features_reference.id_keep(torch.cat([Y, in_items]).cpu().numpy(), self.t_step, p.seed, p.id_dropout,
                                        keep)
             self.t_step += 1
+            bias_keep = keep[:len(Y)].copy()             # id_dropout_scaling=train: a kept ID row scaled up,
+            keep = keep * np.float32(p.id_scale("train"))  # its bias not
             wy_rows = self._item_rows(Y, keep[:len(Y)], item_leaves)
             x_rows = self._item_rows(in_items, keep[len(Y):], item_leaves)
         else:
@@ -127,7 +129,7 @@ class ReferenceStep:
                 x = x * torch.from_numpy(masks_hidden[i]).to(dev)
             outs.append(x)
         if self.features is not None:                   # the bias is part of the ID: dropped with it
-            scores = x @ wy_rows.T + by_rows * torch.from_numpy(keep[:len(Y)]).to(dev)
+            scores = x @ wy_rows.T + by_rows * torch.from_numpy(bias_keep).to(dev)
         else:
             scores = x @ wy_rows.T + by_rows
         if p.elu_alpha > 0:

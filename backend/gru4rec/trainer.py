@@ -49,6 +49,8 @@ def train(data: SessionData, params: Hyperparameters, *, impl: str = "fast", dev
             raise UpnextError("mask_seen (training for the served setting) is implemented in "
                               "the fast CPU step only: use --device cpu (or auto) and --impl fast")
         device = "cpu"          # "auto" included: the GPU path does not have them
+    if params.id_scale("train") != 1.0 and device == "auto":
+        device = "cpu"          # inverted ID dropout is CPU only (cuda_train refuses it when asked by name)
     device = resolve_device(device, impl)
     if device == "cuda" and impl == "fast":
         from backend.gru4rec.cuda_train import train_cuda  # lazy: torch and numba-cuda only for GPU training

@@ -44,9 +44,10 @@ class GRU4RecWeights:
     layers: list[LayerWeights]
     E: np.ndarray | None = None    # (n_items, embedding) float32, separate mode only
     extra: dict = field(default_factory=dict)
-    # item features (params.item_features; shared mode): item i's vector = Wy[i] + features row i @ Fy
+    # item features (params.item_features; shared mode): item i's vector = id_scale * Wy[i] + features row i @ Fy
     Fy: np.ndarray | None = None   # (n_features, H_last) float32
     features: ItemFeatures | None = None   # CSR rows aligned with the item indices
+    id_scale: float = 1.0          # the ID row's multiplier in the item vectors (params id_dropout_scaling=serve)
 
     @property
     def n_items(self) -> int:
@@ -70,15 +71,18 @@ class GRU4RecWeights:
 
     def copy(self) -> "GRU4RecWeights":
         out = GRU4RecWeights.from_arrays(self.mode, {k: np.array(v) for k, v in self.arrays().items()})
-        out.features = self.features
+        out.features, out.id_scale = self.features, self.id_scale
         return out
 
     def item_vectors(self) -> np.ndarray:
-        """(n_items, H_last) float32: what scores and feeds item i; Wy itself without item features."""
+        """(n_items, H_last) float32: what scores and feeds item i, ``id_scale * Wy[i] + features row i @ Fy``;
+        Wy itself without item features."""
         if self.Fy is None or self.extra.get("folded"):
             return self.Wy
         f = self.features
         out = np.array(self.Wy, dtype=np.float32)
+        if self.id_scale != 1.0:
+            out *= np.float32(self.id_scale)
         rows = np.repeat(np.arange(len(f.indptr) - 1), np.diff(f.indptr))
         np.add.at(out, rows, f.values[:, None] * np.asarray(self.Fy)[f.indices])
         return out

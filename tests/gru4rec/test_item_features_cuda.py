@@ -76,10 +76,12 @@ def _data(n=24):
     return SessionData.from_sessions(_sessions(np.random.default_rng(1), n=n))
 
 
-def test_gpu_training_with_features_follows_the_cpu_trajectory():
-    """host_rng=True: the CPU trainer's samples and masks; the ID dropout is the same hash on both sides."""
+@pytest.mark.parametrize("scaling", ["off", "serve"])
+def test_gpu_training_with_features_follows_the_cpu_trajectory(scaling):
+    """host_rng=True: the CPU trainer's samples and masks; the ID dropout is the same hash on both sides.
+    id_dropout_scaling=serve trains the same and scales the ID rows of the item vectors on both."""
     params = _params(layers=(4,), batch_size=4, n_sample=3, sample_store_size=9, n_epochs=2, id_dropout=0.5,
-                     dropout_p_embed=0.2)
+                     dropout_p_embed=0.2, id_dropout_scaling=scaling)
     data, feats = _data(7), _features()
     cpu = train(data, params, threads=1, features=feats)
     gpu = train(data, params, device="cuda", host_rng=True, features=feats)
@@ -90,6 +92,8 @@ def test_gpu_training_with_features_follows_the_cpu_trajectory():
     assert set(gpu.weights.arrays()) == set(cpu.weights.arrays()) >= {"Fy", "Wy"}
     for name, arr in cpu.weights.arrays().items():
         np.testing.assert_allclose(gpu.weights.arrays()[name], arr, rtol=2e-3, atol=2e-4, err_msg=name)
+    assert gpu.weights.id_scale == cpu.weights.id_scale == (0.5 if scaling == "serve" else 1.0)
+    np.testing.assert_allclose(gpu.weights.item_vectors(), cpu.weights.item_vectors(), rtol=2e-3, atol=2e-4)
 
 
 def test_gpu_training_with_features_writes_the_cpu_artifact(tmp_path):

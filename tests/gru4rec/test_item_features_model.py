@@ -52,8 +52,24 @@ def test_params_parse_check_and_stay_out_of_the_manifest_when_off():
         parse_params("item_features=true,constrained_embedding=false,embedding=8")
 
 
+def test_id_dropout_scaling_parses_and_stays_out_of_the_manifest_when_off():
+    p = parse_params("item_features=true,id_dropout=0.75,id_dropout_scaling=train")
+    assert (p.id_scale("train"), p.id_scale("serve")) == (4.0, 1.0)
+    assert p.as_dict()["id_dropout_scaling"] == "train"
+    serve = p.replace(id_dropout_scaling="serve")
+    assert (serve.id_scale("train"), serve.id_scale("serve")) == (1.0, 0.25)
+    assert p.replace(id_dropout=1.0).id_scale("train") == 1.0             # nothing is ever kept
+    assert p.replace(item_features=False).id_scale("train") == 1.0        # no ID dropout without features
+    off = parse_params("item_features=true,id_dropout=0.5")
+    assert off.id_scale("train") == off.id_scale("serve") == 1.0 and "id_dropout_scaling" not in off.as_dict()
+    with pytest.raises(ParamsError, match="id_dropout_scaling must be one of off, train, serve"):
+        parse_params("item_features=true,id_dropout_scaling=yes")
+
+
 @pytest.mark.parametrize("kw", [dict(momentum=0.0), dict(momentum=0.3, loss="bpr-max", bpreg=0.5,
-                                                          dropout_p_embed=0.2)])
+                                                          dropout_p_embed=0.2),
+                                dict(id_dropout_scaling="train"),
+                                dict(id_dropout_scaling="train", momentum=0.3, loss="bpr-max", bpreg=0.5)])
 def test_fast_step_with_features_matches_the_reference(kw):
     params = _params(**kw)
     feats = ItemFeatures.build(_catalogue(), FeatureConfig(min_count=2, title_buckets=32))
@@ -140,3 +156,22 @@ def test_item_features_refused_without_features():
     data = SessionData.from_sessions(_sessions(np.random.default_rng(3), n=20))
     with pytest.raises(UpnextError, match="needs item features"):
         train(data, _params())
+
+
+def test_id_dropout_scaling_serve_scales_the_id_row_in_the_saved_item_vectors_only(tmp_path):
+    data = SessionData.from_sessions(_sessions(np.random.default_rng(1), n=60))
+    feats = ItemFeatures.build(_catalogue(), FeatureConfig(min_count=2, title_buckets=32))
+    p = _params(n_epochs=1, id_dropout=0.25)
+    plain = train(data, p, features=feats).weights
+    scaled = train(data, p.replace(id_dropout_scaling="serve"), features=feats).weights
+    np.testing.assert_array_equal(scaled.Wy, plain.Wy)                  # the same training
+    np.testing.assert_array_equal(scaled.Fy, plain.Fy)
+    assert plain.Wy.any() and scaled.id_scale == 0.75 and scaled.copy().id_scale == 0.75
+    X = feats.aligned(data.item_ids).dense()
+    np.testing.assert_allclose(scaled.item_vectors(), 0.75 * plain.Wy + X @ plain.Fy, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(plain.item_vectors(), plain.Wy + X @ plain.Fy, rtol=1e-5, atol=1e-6)
+    save_model(tmp_path / "m", scaled, params=p.replace(id_dropout_scaling="serve").as_dict(),
+               item_ids=data.item_ids, support=data.support(), data={})
+    back, art = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(back.Wy, scaled.item_vectors())         # served: scaled once
+    np.testing.assert_array_equal(art["Wy_id"], scaled.Wy)                 # the ID part as trained

@@ -129,3 +129,13 @@ def test_the_gpu_path_refuses_item_features_without_features():
     with pytest.raises(UpnextError, match="needs item features"):
         train_cuda(data, Hyperparameters(layers=(4,), batch_size=2, n_sample=2, sample_store_size=4,
                                          item_features=True))
+
+
+def test_the_gpu_path_refuses_id_dropout_scaling_in_training():
+    from backend.errors import UpnextError
+    from backend.gru4rec.params import Hyperparameters
+
+    data = SessionData.from_sessions([["a", "b", "c"], ["b", "c"]])
+    with pytest.raises(UpnextError, match="id_dropout_scaling=train: the GPU path does not implement it"):
+        train_cuda(data, Hyperparameters(layers=(4,), batch_size=2, n_sample=2, sample_store_size=4,
+                                         item_features=True, id_dropout=0.5, id_dropout_scaling="train"))
