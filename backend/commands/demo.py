@@ -32,7 +32,8 @@ DEMO_SITES = {
                              ("up-next", "video", "gru4rec_sequence", 6, "Up next", False))),
 }
 DEMO_PARAMS = "loss=cross-entropy,layers=96,batch_size=32,n_sample=256,sample_alpha=0.5,dropout_p_embed=0.1," \
-              "learning_rate=0.1,momentum=0.0,logq=1.0,n_epochs=4,item_features=True,id_dropout=0.5"
+              "learning_rate=0.1,momentum=0.0,logq=1.0,n_epochs=4,item_features=True,id_dropout=0.5," \
+              "id_dropout_scaling=serve"
 KEYS_FILE = "demo-sites.json"
 
 
