@@ -99,7 +99,7 @@ def _session_chunks(conn: Connection, cond: str, params: dict) -> Iterator[tuple
                f"GROUP BY e.session ORDER BY t0, e.session")
     else:
         # SQLite < 3.44 has no ORDER BY inside group_concat: feed it ordered rows, and carry the ordering
-        # keys along so that _assemble checks (and, should SQLite ever reorder, restores) the order.
+        # keys along so that _reduce checks (and, should SQLite ever reorder, restores) the order.
         sql = (f"SELECT MIN(s.received_ms) AS t0, COUNT(*) AS n, group_concat(s.idx, ' '), "
                f"group_concat(s.t, ' '), group_concat(s.id, ' ') FROM ("
                f"SELECT e.session AS session, e.received_ms AS received_ms, v.idx AS idx, {t_expr} AS t, "
