@@ -2,7 +2,10 @@
 
 The database does the grouping: one row per *session* comes back, carrying the session's item indices (and
 ordering keys) as space-separated text, which numpy parses in bulk. Item ids are mapped to indices in SQL
-through a temporary vocabulary table, so no per-event string ever reaches Python.
+through a temporary vocabulary table, so no per-event string ever reaches Python. The sessions are read
+CHUNK_SESSIONS at a time (a server-side cursor on PostgreSQL) and each chunk is reduced at once to what training
+keeps (int32 item indices), so beyond the result itself (4 bytes an event, 16 a session, held twice while the
+chunks are joined at the end) memory does not grow with the number of events.
 
 Sessions that look machine-made are left out of training. Anyone holding a site's publishable key can post events
 without an Origin header (scripts, not browsers), up to the key's rate, so a flood of made-up sessions must not
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 from sqlalchemy import Connection, Engine, text
@@ -25,7 +28,8 @@ from backend.store.tables import VIEW_LIKE
 
 log = logging.getLogger(__name__)
 
-CHUNK_SESSIONS = 20_000
+CHUNK_SESSIONS = 20_000            # sessions read and reduced at a time
+REMAP_SLICE = 1 << 20             # events re-indexed at a time
 MAX_SESSION_EVENTS = 500           # view-like events in one session: beyond this, a script (or a stuck page)
 MAX_EVENTS_PER_SECOND = 1.0        # sustained over the whole session...
 RATE_MIN_EVENTS = 10               # ...of at least this many events (a click and its page view come together)
@@ -54,12 +58,17 @@ def export_sessions(engine: Engine, site_id: int, *, types: Iterable[str] = VIEW
         where.append("e.received_ms < :until")
         params["until"] = until_ms
     cond = " AND ".join(where)
+    kept_idx, kept_lengths, kept_t0, machine = [], [], [], 0
     with engine.connect() as conn:
         item_ids = _load_vocabulary(conn, cond, params)
-        sess_t0, lengths, idx, ts, ids = _load_sessions(conn, cond, params)
+        for chunk in _session_chunks(conn, cond, params):
+            idx, lengths, sess_t0, m = _reduce(*chunk, min_length, max_session_events, max_events_per_second)
+            kept_idx.append(idx)
+            kept_lengths.append(lengths)
+            kept_t0.append(sess_t0)
+            machine += m
         conn.rollback()   # drops nothing permanent; ends the read transaction holding the temp table
-    data, machine = _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length,
-                              max_session_events, max_events_per_second)
+    data = _assemble(item_ids, kept_idx, kept_lengths, kept_t0)
     log.info("training export", extra={"site": site_id, "sessions": data.n_sessions, "events": data.n_events,
                                        "items": data.n_items, "machine_made_sessions": machine,
                                        "seconds": round(time.perf_counter() - t0, 3)})
@@ -77,7 +86,9 @@ def _load_vocabulary(conn: Connection, cond: str, params: dict) -> np.ndarray:
     return item_ids
 
 
-def _load_sessions(conn: Connection, cond: str, params: dict):
+def _session_chunks(conn: Connection, cond: str, params: dict) -> Iterator[tuple[np.ndarray, ...]]:
+    """The sessions in training order, CHUNK_SESSIONS at a time (a server-side cursor on PostgreSQL), each chunk
+    as arrays (first received ms, lengths) per session and (item index, time, id) per event."""
     t_expr = "COALESCE(e.client_ms, e.received_ms)"
     if conn.dialect.name == "postgresql":
         # ordered aggregates: the database guarantees the order
@@ -88,21 +99,17 @@ def _load_sessions(conn: Connection, cond: str, params: dict):
                f"GROUP BY e.session ORDER BY t0, e.session")
     else:
         # SQLite < 3.44 has no ORDER BY inside group_concat: feed it ordered rows, and carry the ordering
-        # keys along so that _assemble checks (and, should SQLite ever reorder, restores) the order.
+        # keys along so that _reduce checks (and, should SQLite ever reorder, restores) the order.
         sql = (f"SELECT MIN(s.received_ms) AS t0, COUNT(*) AS n, group_concat(s.idx, ' '), "
                f"group_concat(s.t, ' '), group_concat(s.id, ' ') FROM ("
                f"SELECT e.session AS session, e.received_ms AS received_ms, v.idx AS idx, {t_expr} AS t, "
                f"e.id AS id FROM events e JOIN export_vocab v ON v.item = e.item WHERE {cond} "
                f"ORDER BY e.session, t, e.id) s GROUP BY s.session ORDER BY t0, s.session")
     result = conn.execution_options(stream_results=True, yield_per=CHUNK_SESSIONS).execute(text(sql), params)
-    t0s, lengths, idx, ts, ids = [], [], [], [], []
     for chunk in result.partitions(CHUNK_SESSIONS):
-        t0s.append(np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk)))
-        lengths.append(np.fromiter((r[1] for r in chunk), dtype=np.int64, count=len(chunk)))
-        for out, col in ((idx, 2), (ts, 3), (ids, 4)):
-            out.append(np.fromstring(" ".join(r[col] for r in chunk), dtype=np.int64, sep=" "))
-    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
-    return cat(t0s), cat(lengths), cat(idx), cat(ts), cat(ids)
+        yield (np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk)),
+               np.fromiter((r[1] for r in chunk), dtype=np.int64, count=len(chunk)),
+               *(np.fromstring(" ".join(r[col] for r in chunk), dtype=np.int64, sep=" ") for col in (2, 3, 4)))
 
 
 def machine_made(lengths: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray, max_session_events: int | None,
@@ -117,9 +124,10 @@ def machine_made(lengths: np.ndarray, first_ms: np.ndarray, last_ms: np.ndarray,
     return out
 
 
-def _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length: int, max_session_events: int | None = None,
-              max_events_per_second: float | None = None) -> tuple[SessionData, int]:
-    """The sessions as SessionData, and how many were dropped as machine-made."""
+def _reduce(sess_t0, lengths, idx, ts, ids, min_length: int, max_session_events: int | None = None,
+            max_events_per_second: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One chunk of sessions -> what training keeps of it: (item indices as int32, session lengths, sessions'
+    first received ms) of the sessions kept, and how many were dropped as machine-made."""
     if len(idx) != int(lengths.sum()):
         raise RuntimeError("training export: event count does not match the session lengths")
     session_of = np.repeat(np.arange(len(lengths)), lengths)
@@ -140,11 +148,34 @@ def _assemble(item_ids, sess_t0, lengths, idx, ts, ids, min_length: int, max_ses
     lengths = np.bincount(session_of, minlength=len(lengths))
     # drop short sessions and machine-made ones
     long_enough = (lengths >= min_length) & ~machine
-    idx = idx[long_enough[session_of]]
-    lengths, sess_t0 = lengths[long_enough], sess_t0[long_enough]
-    # re-index items that still occur
-    used, idx = np.unique(idx, return_inverse=True)
+    return (idx[long_enough[session_of]].astype(np.int32), lengths[long_enough], sess_t0[long_enough],
+            int(machine.sum()))
+
+
+def _assemble(item_ids: np.ndarray, idx_parts: list, length_parts: list, t0_parts: list) -> SessionData:
+    """The kept chunks as one SessionData, items re-indexed to those that still occur. The parts' lists are
+    emptied on the way (so each part is freed once copied)."""
+    idx = _concatenate(idx_parts, np.int32)
+    lengths, sess_t0 = _concatenate(length_parts, np.int64), _concatenate(t0_parts, np.int64)
+    used = np.zeros(len(item_ids), dtype=bool)
+    remap = np.zeros(len(item_ids), dtype=np.int32)
+    for lo in range(0, len(idx), REMAP_SLICE):      # in slices: no int64 copy of every event
+        used[idx[lo:lo + REMAP_SLICE]] = True
+    remap[used] = np.arange(int(used.sum()), dtype=np.int32)
+    for lo in range(0, len(idx), REMAP_SLICE):
+        idx[lo:lo + REMAP_SLICE] = remap[idx[lo:lo + REMAP_SLICE]]
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    return SessionData(item_ids=item_ids[used], items=idx.astype(np.int32), offsets=offsets,
-                       start_times=sess_t0.astype(np.float64) / 1000.0), int(machine.sum())
+    return SessionData(item_ids=item_ids[used], items=idx, offsets=offsets,
+                       start_times=sess_t0.astype(np.float64) / 1000.0)
+
+
+def _concatenate(parts: list, dtype) -> np.ndarray:
+    out = np.empty(sum(len(p) for p in parts), dtype=dtype)
+    at = 0
+    for i, p in enumerate(parts):
+        out[at:at + len(p)] = p
+        at += len(p)
+        parts[i] = None
+    parts.clear()
+    return out

@@ -1,6 +1,9 @@
-import numpy as np
-from sqlalchemy import insert
+import tracemalloc
 
+import numpy as np
+from sqlalchemy import insert, text
+
+from backend.store import export
 from backend.store.export import export_sessions
 from backend.store.sites import create_site
 from backend.store.tables import Event
@@ -104,3 +107,37 @@ def test_machine_made_rule_edges():
     last = np.array([0, (RATE_MIN_EVENTS - 1) * 1000, (RATE_MIN_EVENTS - 1) * 1000 - 1, 10**9, 10**9])
     assert machine_made(n, first, last, 500, 1.0).tolist() == [False, False, True, True, False]
     assert machine_made(n, first, last, None, None).tolist() == [False] * 5
+
+
+def _generate(engine, site_id, n_events, items=1000):
+    """n_events views in the database's own loop: sessions of 8 consecutive events over ``items`` items."""
+    with engine.begin() as conn:
+        conn.execute(text(
+            "WITH RECURSIVE g(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM g WHERE k < :n - 1) "
+            "INSERT INTO events (site_id, session, type, item, client_ms, received_ms) "
+            "SELECT :site, 's' || (k / 8), 'view', 'I' || ((k * 7) % :items), 1000000 + k * 1000, "
+            "1000000 + k * 1000 FROM g"), {"n": n_events, "site": site_id, "items": items})
+
+
+def _peak_export(engine, site_id):
+    tracemalloc.start()
+    try:
+        data = export_sessions(engine, site_id)
+        return tracemalloc.get_traced_memory()[1], data
+    finally:
+        tracemalloc.stop()
+
+
+def test_export_memory_beyond_its_result_does_not_grow_with_the_events(engine, monkeypatch):
+    # The result (4 bytes an event, 16 a session) grows with the events; what the export needs besides it must
+    # not: it used to hold every event's index, time and id as int64 and sort them all (~15 times the result).
+    monkeypatch.setattr(export, "CHUNK_SESSIONS", 500)
+    small, large = create_site(engine, "small", []).site_id, create_site(engine, "large", []).site_id
+    _generate(engine, small, 40_000)
+    _generate(engine, large, 400_000)
+    peak_small, data_small = _peak_export(engine, small)
+    peak_large, data_large = _peak_export(engine, large)
+    assert (data_small.n_events, data_large.n_events) == (40_000, 400_000)
+    assert data_large.n_sessions == 50_000 and data_large.n_items == 1000
+    result = data_large.items.nbytes + data_large.offsets.nbytes + data_large.start_times.nbytes
+    assert peak_large <= 3 * result + 2 * peak_small, (peak_small, peak_large, result)
