@@ -49,7 +49,7 @@ def snapshot(unavailable=(), catalogue=True):
 
 
 def ask(model, snap=None, **kw):
-    cfg = kw.pop("cfg", PlacementConfig("p"))
+    cfg = kw.pop("cfg", PlacementConfig("p", algorithm="gru4rec_next"))
     return recommend(RecRequest(site_id=1, placement="p", **kw), cfg, model, snap or snapshot())
 
 
