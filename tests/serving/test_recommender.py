@@ -48,8 +48,13 @@ def snapshot(unavailable=(), catalogue=True):
     return CatalogSnapshot(1, 1, items, newest)
 
 
+def next_cfg(**kw) -> PlacementConfig:
+    """Placement "p" serving GRU4Rec next items (new placements serve the blend): what these tests were written for."""
+    return PlacementConfig("p", algorithm="gru4rec_next", **kw)
+
+
 def ask(model, snap=None, **kw):
-    cfg = kw.pop("cfg", PlacementConfig("p", algorithm="gru4rec_next"))
+    cfg = kw.pop("cfg", next_cfg())
     return recommend(RecRequest(site_id=1, placement="p", **kw), cfg, model, snap or snapshot())
 
 
@@ -120,7 +125,7 @@ def test_the_list_is_never_short_while_the_catalogue_has_items(model):
 
 
 def test_without_a_model_the_newest_catalogue_items_answer(model):
-    ans = recommend(RecRequest(site_id=1, placement="p", n=4, history=("item-59",)), PlacementConfig("p"), None,
+    ans = recommend(RecRequest(site_id=1, placement="p", n=4, history=("item-59",)), next_cfg(), None,
                     snapshot())
     assert ans.fallback == "no_model:catalogue" and ans.item_ids == ["item-58", "item-57", "item-56", "item-55"]
 
@@ -138,13 +143,13 @@ def _shop(extra=()):
 
 def test_a_product_page_without_a_model_shows_items_like_it(model):
     snap = _shop()
-    ans = recommend(RecRequest(site_id=1, placement="p", n=5, item="item-8"), PlacementConfig("p"), None, snap)
+    ans = recommend(RecRequest(site_id=1, placement="p", n=5, item="item-8"), next_cfg(), None, snap)
     assert ans.fallback == "no_model:content" and len(ans.item_ids) == 5 and "item-8" not in ans.item_ids
     for other in ans.item_ids:                          # same category and brand: the most alike
         assert snap.get(other).category == "Shoes > Running" and snap.get(other).attributes == {"brand": "Acme"}
     unavailable = CatalogSnapshot(1, 1, {k: ItemMeta(**{**v.__dict__, "available": k == "item-8"})
                                          for k, v in snap.items.items()}, ["item-8"])
-    ans = recommend(RecRequest(site_id=1, placement="p", n=5, item="item-8"), PlacementConfig("p"), None,
+    ans = recommend(RecRequest(site_id=1, placement="p", n=5, item="item-8"), next_cfg(), None,
                     unavailable)
     assert ans.item_ids == [] and ans.fallback == "no_model:none"
 
@@ -204,8 +209,8 @@ HISTORY = ("item-5", "item-9", "item-11")
 
 def test_no_controls_and_diversity_zero_serve_todays_list(model):
     plain = ask(model, shop(), n=8, history=HISTORY)
-    assert ask(model, shop(), n=8, history=HISTORY, cfg=PlacementConfig("p", diversity=0.0)).item_ids == plain.item_ids
-    assert explain(RecRequest(1, "p", n=8, history=HISTORY), PlacementConfig("p"), model, shop(), plain) == []
+    assert ask(model, shop(), n=8, history=HISTORY, cfg=next_cfg(diversity=0.0)).item_ids == plain.item_ids
+    assert explain(RecRequest(1, "p", n=8, history=HISTORY), next_cfg(), model, shop(), plain) == []
 
 
 def test_diversity_changes_the_list_keeps_it_full_and_spreads_the_vectors(model):
@@ -217,17 +222,17 @@ def test_diversity_changes_the_list_keeps_it_full_and_spreads_the_vectors(model)
         return float((1 - v @ v.T)[np.triu_indices(len(ids), 1)].mean())
 
     plain = ask(model, shop(), n=8, history=HISTORY).item_ids
-    diverse = ask(model, shop(), n=8, history=HISTORY, cfg=PlacementConfig("p", diversity=0.8)).item_ids
+    diverse = ask(model, shop(), n=8, history=HISTORY, cfg=next_cfg(diversity=0.8)).item_ids
     assert len(diverse) == 8 and len(set(diverse)) == 8 and diverse != plain
     assert spread(diverse) > spread(plain)
     assert diverse[0] == plain[0]                      # the first pick is always the most relevant
-    steps = explain(RecRequest(1, "p", n=8, history=HISTORY), PlacementConfig("p", diversity=0.8), model, shop(),
+    steps = explain(RecRequest(1, "p", n=8, history=HISTORY), next_cfg(diversity=0.8), model, shop(),
                     RecAnswer("gru4rec_next", None, diverse))
     assert {s["by"] for s in steps} == {"diversity"} and {s["action"] for s in steps} >= {"removed", "added"}
 
 
 def test_max_per_category_holds_through_the_fallbacks(model):
-    cfg = PlacementConfig("p", max_per_category=2, fallback=("popular",))
+    cfg = next_cfg(max_per_category=2, fallback=("popular",))
     for kw in ({"history": HISTORY}, {}):              # the model's list, and a cold session filled by popular
         ans = ask(model, shop(), n=8, cfg=cfg, **kw)
         cats = [shop().get(i).category for i in ans.item_ids]
@@ -235,7 +240,7 @@ def test_max_per_category_holds_through_the_fallbacks(model):
 
 
 def test_blocked_items_and_rules_never_show_and_the_removals_are_counted(model):
-    cfg = PlacementConfig("p", n=10, blocked=("item-0", "item-1"),
+    cfg = next_cfg(n=10, blocked=("item-0", "item-1"),
                           rules=(rule_from_text("category not in hats"), rule_from_text("price <= 40"),
                                  rule_from_text("attribute color = red")))
     snap = shop()
@@ -276,7 +281,7 @@ def test_pinned_items_take_their_positions(model):
 
 
 def test_controls_hold_without_a_model(model):
-    cfg = PlacementConfig("p", n=5, pinned=(("item-1", 2),), rules=(rule_from_text("category in shoes, bags"),),
+    cfg = next_cfg(n=5, pinned=(("item-1", 2),), rules=(rule_from_text("category in shoes, bags"),),
                           max_per_category=2, diversity=0.5)
     ans = recommend(RecRequest(1, "p"), cfg, None, shop())
     cats = [shop().get(i).category for i in ans.item_ids]
