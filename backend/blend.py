@@ -130,15 +130,16 @@ def blend_scores(logits: np.ndarray, recent: np.ndarray, neighbours: np.ndarray,
     block /= block.sum(axis=1, keepdims=True)
     depth = min(recent.shape[1], blend.context)
     counts = (recent[:, :depth] >= 0).sum(axis=1)
-    shares = {n: _shares(blend, n) for n in set(counts.tolist()) if n}
+    table = np.zeros((depth + 1, depth), np.float32)          # row n: the shares of a row with n context items
+    for n in range(1, depth + 1):
+        table[n, :n] = _shares(blend, n)
     wf = np.float32(blend.weight)
     for d in range(depth):
         rows = np.flatnonzero(recent[:, d] >= 0)
         if not len(rows):
             break
         ctx = recent[rows, d]
-        share = np.array([shares[n][d] for n in counts[rows]], dtype=np.float32)
-        cols, vals = neighbours[ctx], nweights[ctx] * share[:, None]
+        cols, vals = neighbours[ctx], nweights[ctx] * table[counts[rows], d][:, None]
         valid = cols >= 0
         np.add.at(block, (np.repeat(rows, valid.sum(axis=1)), cols[valid]), wf * vals[valid])
     return block
