@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from backend.errors import UpnextError
 from backend.gru4rec.batches import session_parallel
 from backend.gru4rec.evaluation import _carry, prediction_mask
 from backend.gru4rec.ranking_metrics import both_protocols, conservative_ranks, served_ranks
@@ -73,13 +74,13 @@ def check_weight(w: float) -> float:
 
 
 def parse_weight_arg(text: str | None) -> str | float | None:
-    """A ``--blend-weight`` value: None (none kept), "auto", or a weight; ValueError with a message for others."""
+    """A ``--blend-weight`` value: None (none kept), "auto", or a weight; UpnextError with a message for others."""
     if text is None or text == "auto":
         return text
     try:
         return check_weight(float(text))
     except ValueError:
-        raise ValueError(f"--blend-weight {text!r}: auto, or a number >= 0") from None
+        raise UpnextError(f"--blend-weight {text!r}: auto, or a number >= 0") from None
 
 
 def aligned_neighbours(knn_item_ids, neighbours: np.ndarray, similarities: np.ndarray,

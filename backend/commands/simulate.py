@@ -102,10 +102,7 @@ def run(args, settings: Settings) -> int:
         raise UpnextError("--concurrency must be between 1 and 256")
     if args.blend_weight is not None and args.model is not None:
         raise UpnextError("--blend-weight goes with a model trained for the run; a --model bundle keeps its own")
-    try:
-        blend = parse_weight_arg(args.blend_weight)
-    except ValueError as exc:
-        raise UpnextError(str(exc)) from None
+    blend = parse_weight_arg(args.blend_weight)
     arm_settings = {}
     for text in args.arm_settings:
         name, eq, raw = text.partition("=")
@@ -119,8 +116,8 @@ def run(args, settings: Settings) -> int:
     cfg = SimulationConfig(train=args.train, test=args.test, arms=args.arms.split(","), params=args.params,
                            arm_settings=arm_settings,
                            sessions=args.sessions, n=args.n, exclude_seen=not args.keep_seen,
-                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model, blend=blend,
-                           workdir=args.workdir)
+                           paired=args.paired, concurrency=args.concurrency, seed=args.seed, model=args.model,
+                           blend=blend, workdir=args.workdir)
     report = run_simulation(cfg, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(summary(report)))

@@ -70,10 +70,7 @@ def train(args, settings: Settings) -> int:
     if args.item_features and args.site:
         raise UpnextError("--item-features goes with --data (with --site the site's catalogue is used)")
     records = read_feature_file(args.item_features) if args.item_features else None
-    try:
-        blend = parse_weight_arg(args.blend_weight)
-    except ValueError as exc:
-        raise UpnextError(str(exc)) from None
+    blend = parse_weight_arg(args.blend_weight)
     if args.data:
         data, source = read_sessions(args.data), str(args.data)
     else:
