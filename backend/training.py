@@ -47,9 +47,12 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     ``device``: "cpu", "cuda" or "auto" (backend/gru4rec/device.py); the artifact is the same either way.
     ``feature_records``: catalogue records (``params.item_features``: the model's items are the data's and every
     record's, each with its features; see backend/item_features.py). ``blend``: the GRU4Rec + item-kNN blend's
-    weight kept in the manifest (backend/blend.py): a number, or "auto" to choose it on a validation split (the
-    newest 10% of the sessions; GRU4Rec and item-kNN trained once more on the older 90% for it); None: none kept
-    (serving then uses blend.DEFAULT). With ``test`` the blend's metrics go under metrics["blend"]."""
+    weight kept in the manifest (backend/blend.py): a number, "auto" to choose it on a validation split (the
+    newest 10% of the sessions; GRU4Rec and item-kNN trained once more on the older 90% for it), or "heldout" to
+    choose it on ``test`` itself (the training runs' newest held-out day, which the model and item-kNN did not
+    see: no second training; the blend's figures on that day are then the chosen one's, so slightly flattering);
+    None: none kept (serving then uses blend.DEFAULT). With ``test`` the blend's metrics go under
+    metrics["blend"]."""
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
     events_data = data
@@ -63,13 +66,20 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
         fit_weights = run_training(fit, params, impl=impl, device=device, threads=threads, **kwargs).weights
         chosen, on_valid = choose_blend(fit_weights.folded(), ItemKNN.fit(fit), valid, first_target)
         blend_info = {**chosen._asdict(), "chosen": "validation", "validation": on_valid}
+    elif blend == "heldout":
+        if test is None:
+            raise UpnextError("the blend can be chosen on held-out sessions only when there are some (test)")
     elif blend is not None:
         chosen = Blend(check_weight(blend), DEFAULT.context)
         blend_info = {**chosen._asdict(), "chosen": "given"}
     result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)
     weights = result.weights.folded()
     metrics = evaluate_bundle_parts(weights, data.item_ids, test, first_target) if test else {}
-    knn = ItemKNN.fit(events_data) if fallbacks or (test and blend_info) else None
+    knn = ItemKNN.fit(events_data) if fallbacks or (test and blend is not None) else None
+    if blend == "heldout":
+        chosen, on_test = choose_blend(weights, knn, align_to_items(test, data.item_ids), first_target,
+                                       item_ids=data.item_ids)
+        blend_info = {**chosen._asdict(), "chosen": "held-out", "validation": on_test}
     if test and blend_info:
         nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
         metrics["blend"] = {**chosen._asdict(), **evaluate_blend(

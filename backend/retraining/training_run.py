@@ -159,7 +159,7 @@ def train_and_register(engine: Engine, run: runs.Run, out: Path, beat: Heartbeat
     beat.set("training")
     records = feature_records(engine, run.site_id) if params.item_features else None
     summary = train_bundle(split.train, params, out, source=f"site:{run.site_id} run:{run.id}", progress=progress,
-                           test=split.test, device=device, feature_records=records)
+                           test=split.test, device=device, feature_records=records, blend="heldout")
     beat.set("evaluating")
     baselines = baseline_metrics(out, split.test)
     beat.set("checking")

@@ -17,3 +17,6 @@ def test_a_run_with_item_features_trains_every_catalogue_item_with_its_features(
     weights, art = load_model(stored.path)
     assert weights.Fy is not None and len(art.item_ids) == 30
     assert "cat:cat-1" in art.manifest["item_features"]["vocabulary"]
+    # the blend's weight is chosen on the held-out day, in the model's item space (catalogue items included)
+    assert art.manifest["blend"]["chosen"] == "held-out" and art.manifest["blend"]["weight"] >= 0
+    assert 0 <= stored.metrics["blend"]["served"]["recall@20"] <= 1

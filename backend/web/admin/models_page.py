@@ -69,6 +69,11 @@ def _newest_rows(run, models: dict) -> list[dict]:
     rows = [{"label": f"#{run.result.get('model_id')}", "note": "trained by this run", "live":
              models.get(run.result.get("model_id")) is not None and models[run.result["model_id"]].live,
              **scores.get("gru4rec", {})}]
+    blend = scores.get("gru4rec", {}).get("blend")
+    if blend:   # the gru4rec_blend placement algorithm with the weight this run chose on this very day
+        rows.append({"label": f"#{run.result.get('model_id')} as gru4rec_blend", "live": False,
+                     "note": f"w {blend['weight']:g} on the last {blend['context']} item(s), chosen on this day",
+                     **blend})
     for model_id, other in sorted(run.result.get("other_models", {}).items(), key=lambda kv: -int(kv[0])):
         record = models.get(int(model_id))
         rows.append({"label": f"#{model_id}", "note": "", "live": bool(record and record.live), **other})

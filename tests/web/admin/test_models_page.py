@@ -47,6 +47,10 @@ def test_train_now_then_promote_and_roll_back(admin, shop, engine, tmp_path):
     newest_day = page.split('id="newest-day"')[1].split("</section>")[0]
     assert f"#{new}" in newest_day and f"#{old}" in newest_day and "Item-kNN" in newest_day
     record = next(m for m in list_models(engine, shop.site_id) if m.id == new)
+    blend = record.metrics["blend"]          # the run chose the blend's weight on its held-out day
+    assert f"#{new} as gru4rec_blend" in newest_day and "chosen on this day" in newest_day
+    assert f"w {blend['weight']:g} on the last {blend['context']} item" in newest_day
+    assert f"{blend['served']['recall@20']:.4f}" in newest_day
     assert f"{record.metrics['recall@20']:.4f}" in page
     assert f"{record.metrics['baselines']['itemknn']['recall@20']:.4f}" in page
 
