@@ -140,11 +140,13 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
         else:
             state = _state(model, req.session, known, len(seq) < RECENT)
             exclude = np.fromiter(pick.excluded, dtype=np.int64, count=len(pick.excluded))
-            blending = cfg.algorithm == "gru4rec_blend" and context is not None and model.blend is not None
+            blend = blend_of(eng.manifest) if cfg.algorithm == "gru4rec_blend" else None
+            # weight 0 (what a training run chooses when item-to-item does not help its model): GRU4Rec next,
+            # through the batched scorer
+            blending = blend is not None and blend.weight > 0 and context is not None and model.blend is not None
             if cfg.algorithm == "gru4rec_next" or (cfg.algorithm == "gru4rec_blend" and not blending):
                 items, scores = model.scorer.top_k(state, pool, exclude, allowed)
             elif blending:
-                blend = blend_of(eng.manifest)
                 nb, nw = context_neighbours(known[::-1], model.neighbours, model.blend, blend)
                 items, scores = eng.blend_top_k(state, pool, nb, nw, blend.weight, exclude, allowed)
             else:   # a playlist: each step feeds the next, so the pool is kept short (a rollout step scores all)

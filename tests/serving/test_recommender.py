@@ -342,6 +342,27 @@ def test_gru4rec_blend_uses_the_weight_in_the_bundle(heavy_blend):
     assert set(ans.item_ids[:5]) == {f"item-{i}" for i in range(21, 26)}     # item-to-item dominates
 
 
+def test_gru4rec_blend_with_weight_0_is_gru4rec_next_through_the_batched_scorer(bundle, tmp_path, monkeypatch):
+    """A training run chooses weight 0 when item-to-item does not help its model: then the blend is GRU4Rec next,
+    scored by the batching scorer (not the unbatched blend kernel)."""
+    path = tmp_path / "model"
+    shutil.copytree(bundle, path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["blend"] = {"weight": 0.0, "context": 3, "chosen": "held-out"}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    zero = ModelRegistry(64 << 20).publish(1, 8, path)
+    history = ("item-3", "item-20")
+    blend, plain = (ask(zero, n=8, history=history, item="item-20", cfg=PlacementConfig("p", algorithm=a))
+                    for a in ("gru4rec_blend", "gru4rec_next"))
+    assert blend.algorithm == "gru4rec_blend" and blend.item_ids == plain.item_ids
+
+    def no_blend_kernel(*args, **kwargs):
+        raise AssertionError("weight 0 must not take the blend kernel")
+    monkeypatch.setattr(type(zero.engine), "blend_top_k", no_blend_kernel)
+    assert ask(zero, n=8, history=history, item="item-20",
+               cfg=PlacementConfig("p", algorithm="gru4rec_blend")).item_ids == plain.item_ids
+
+
 def test_gru4rec_blend_without_a_known_context_is_gru4rec_next(model):
     history = ("item-5", "item-9")
     blend, plain = (ask(model, n=6, history=history, item="not-in-the-model", cfg=PlacementConfig("p", algorithm=a))
