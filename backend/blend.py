@@ -6,11 +6,13 @@ where c_0 is the context item (the page's item, else the session's last item), c
 before it (newest first, up to ``context`` items in all), a_d = decay^d normalised to sum 1 over the items there
 are, and sim(c, .) an item's item-kNN neighbours' similarities (0 for an item that is not a neighbour). Both
 terms sum to 1 over the items, so ``w`` is the share of item-to-item in the mix. The settings live in the GRU4Rec
-manifest under ``"blend": {"weight": w, "context": k, "decay": d}`` (``upnext train --blend-weight auto|W``); a
-bundle with a weight but no context keeps the last item alone (context 1, as such bundles were chosen), a bundle
-without a blend uses DEFAULT, chosen on the yoochoose1_64 validation split (newest 10% of the training sessions,
-GRU4Rec 1 epoch): served Recall@20 0.4483 for GRU4Rec alone, 0.4631 blended with the last item (w 0.35), 0.4678
-with the last three (w 0.5, decay 0.5).
+manifest under ``"blend": {"weight": w, "context": k, "decay": d}``, chosen per model: by the training runs on
+their held-out day, by ``upnext train --blend-weight auto`` on the newest 10% of the training sessions, or given
+(``--blend-weight W``, with the last DEFAULT_CONTEXT items). A bundle with a weight but no context keeps the last
+item alone (context 1, as such bundles were chosen); a bundle without a blend is served GRU4Rec alone (UNCHOSEN,
+weight 0): no weight is right for every model. On yoochoose1_64 (cross-entropy, 1 epoch) w 0.5 on the last three
+items took served Recall@20 from 0.4483 to 0.4678 on the validation split, while on a 10-epoch diginetica model
+(bpr-max, whose softmax is flat) the same weight cost 10% and the best was 0.001.
 
 Serving scores it with ``kernels.serving_cpu.blend_topk`` on the neighbours of all context items at once
 (``context_neighbours``); offline evaluation (``upnext evaluate``, the bench) with ``blend_rank_pairs`` here, the
@@ -49,15 +51,16 @@ class Blend(NamedTuple):
             f"{self.weight} x item-to-item"
 
 
-DEFAULT = Blend(0.5, 3)        # measured: see the module docstring
+DEFAULT_CONTEXT = 3            # a given weight's context: the page item and the two before it
+UNCHOSEN = Blend(0.0, DEFAULT_CONTEXT)   # a bundle without a blend: GRU4Rec alone (see the module docstring)
 
 
 def blend_of(manifest: dict) -> Blend:
-    """The blend a GRU4Rec manifest records (its context 1 when it has none), else DEFAULT."""
+    """The blend a GRU4Rec manifest records (its context 1 when it has none), else UNCHOSEN."""
     blend = manifest.get("blend") if isinstance(manifest, dict) else None
     w = blend.get("weight") if isinstance(blend, dict) else None
     if not (_number(w) and w >= 0):
-        return DEFAULT
+        return UNCHOSEN
     context, decay = blend.get("context", 1), blend.get("decay", DECAY)
     context = context if isinstance(context, int) and not isinstance(context, bool) and \
         1 <= context <= MAX_CONTEXT else 1

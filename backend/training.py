@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from backend.baselines import ItemKNN, Popularity
-from backend.blend import (DEFAULT, Blend, aligned_neighbours, check_weight, choose_blend, evaluate_blend,
+from backend.blend import (DEFAULT_CONTEXT, Blend, aligned_neighbours, check_weight, choose_blend, evaluate_blend,
                            validation_split)
 from backend.errors import UpnextError
 from backend.gru4rec.data import align_to_items
@@ -51,7 +51,7 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     newest 10% of the sessions; GRU4Rec and item-kNN trained once more on the older 90% for it), or "heldout" to
     choose it on ``test`` itself (the training runs' newest held-out day, which the model and item-kNN did not
     see: no second training; the blend's figures on that day are then the chosen one's, so slightly flattering);
-    None: none kept (serving then uses blend.DEFAULT). With ``test`` the blend's metrics go under
+    None: none kept (serving the blend is then GRU4Rec alone: blend.UNCHOSEN). With ``test`` the blend's metrics go under
     metrics["blend"]."""
     t0 = time.perf_counter()
     kwargs = {"max_steps": max_steps} if max_steps is not None else {}
@@ -70,7 +70,7 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
         if test is None:
             raise UpnextError("the blend can be chosen on held-out sessions only when there are some (test)")
     elif blend is not None:
-        chosen = Blend(check_weight(blend), DEFAULT.context)
+        chosen = Blend(check_weight(blend), DEFAULT_CONTEXT)
         blend_info = {**chosen._asdict(), "chosen": "given"}
     result = run_training(data, params, impl=impl, device=device, progress=progress, threads=threads, **kwargs)
     weights = result.weights.folded()

@@ -3,7 +3,7 @@ offline evaluation scoring what serving serves."""
 import numpy as np
 import pytest
 
-from backend.blend import (DEFAULT, Blend, aligned_neighbours, blend_of, blend_rank_pairs, check_weight,
+from backend.blend import (UNCHOSEN, Blend, aligned_neighbours, blend_of, blend_rank_pairs, check_weight,
                            context_neighbours)
 from backend.gru4rec.weights import load_model
 from backend.serving.engine import GRU4RecEngine
@@ -19,9 +19,9 @@ from tests.kernels.random_model import save_random_gru4rec
     ({"blend": {"weight": 0.8, "context": True}}, Blend(0.8, 1)),
     ({"blend": {"weight": 0.8, "context": 2, "decay": 0}}, Blend(0.8, 2)),
     ({"blend": {"weight": 0.8, "context": 2, "decay": 1.5}}, Blend(0.8, 2)),
-    ({}, DEFAULT), ({"blend": {"weight": -1}}, DEFAULT), ({"blend": {"weight": "lots"}}, DEFAULT),
-    ({"blend": {"weight": True}}, DEFAULT), ({"blend": {"weight": float("inf")}}, DEFAULT), ({"blend": [1]}, DEFAULT)])
-def test_the_blend_comes_from_the_manifest_else_the_measured_default(manifest, blend):
+    ({}, UNCHOSEN), ({"blend": {"weight": -1}}, UNCHOSEN), ({"blend": {"weight": "lots"}}, UNCHOSEN),
+    ({"blend": {"weight": True}}, UNCHOSEN), ({"blend": {"weight": float("inf")}}, UNCHOSEN), ({"blend": [1]}, UNCHOSEN)])
+def test_the_blend_comes_from_the_manifest_else_gru4rec_alone(manifest, blend):
     assert blend_of(manifest) == blend
 
 

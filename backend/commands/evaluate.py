@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--blend-weight", type=float, metavar="W",
                    help="a GRU4Rec bundle with itemknn/ also reports the gru4rec_blend placement algorithm "
-                        "(JSON: under \"blend\"), as its manifest keeps it (else w 0.5 on the last 3 items), "
+                        "(JSON: under \"blend\"), as its manifest keeps it (else w 0: GRU4Rec alone), "
                         "or with this weight")
     p.add_argument("--blend-context", type=int, metavar="K",
                    help="with the blend: how many of the session's last items its item-to-item part uses (1-10)")

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blend-weight", metavar="auto|W",
                    help="the gru4rec_blend weight of the model trained for the run (as `upnext train "
                         "--blend-weight`): a number >= 0, or auto (chosen on the newest 10%% of --train's "
-                        "sessions); default: none kept, serving uses w 0.5 on the last 3 items. Not with --model")
+                        "sessions); default: none kept, so a gru4rec_blend arm serves GRU4Rec alone (w 0). Not with --model")
     p.add_argument("--model", type=Path, metavar="DIR",
                    help="publish this bundle (written by `upnext train` on --train) instead of training one")
     p.add_argument("--n", type=int, default=20, help="items per recommendation list (default 20)")

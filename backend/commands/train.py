@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the gru4rec_blend placement algorithm's weight w (GRU4Rec + w x item-to-item of the "
                         "session's last items, kept in the bundle): a number >= 0 (with the last 3 items), or "
                         "auto to choose w and how many last items on the newest 10%% of the sessions (trains "
-                        "GRU4Rec once more on the older 90%% for it); default: none kept, serving uses w 0.5 and "
-                        "the last 3 items")
+                        "GRU4Rec once more on the older 90%% for it); default: none kept, and gru4rec_blend then "
+                        "serves GRU4Rec alone (w 0)")
     p.add_argument("--threads", type=int, help="BLAS threads on the CPU (default: 1 for small models, all "
                                                "cores else)")
     p.add_argument("--impl", choices=("fast", "reference"), default="fast",

@@ -311,12 +311,28 @@ def blend_expected(model, history, contexts, exclude, n, w, decay=0.5):
     return [eng.item_ids[i] for i in np.argsort(-p, kind="stable")[:n]]
 
 
-def test_gru4rec_blend_adds_the_page_items_neighbours_to_the_gru4rec_scores(model):
+def _with_blend(bundle, path, blend):
+    shutil.copytree(bundle, path)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["blend"] = blend
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return ModelRegistry(64 << 20).publish(1, 8, path)
+
+
+@pytest.fixture(scope="module")
+def blended(bundle, tmp_path_factory):
+    """The fixture bundle with a blend chosen for it: w 0.5 on the last 3 items."""
+    return _with_blend(bundle, tmp_path_factory.mktemp("blended") / "model",
+                       {"weight": 0.5, "context": 3, "chosen": "held-out"})
+
+
+def test_gru4rec_blend_adds_the_page_items_neighbours_to_the_gru4rec_scores(blended):
+    model = blended
     history = ("item-5", "item-9", "item-11")
     cfg = PlacementConfig("p", algorithm="gru4rec_blend")
     ans = ask(model, n=8, session="b" * 22, history=history, item="item-11", exclude=("item-30",), cfg=cfg)
     assert ans.algorithm == "gru4rec_blend" and ans.fallback is None
-    # the default: w 0.5 on the page item and the two before it
+    # the bundle's blend: w 0.5 on the page item and the two before it
     assert ans.item_ids == blend_expected(model, history, ("item-11", "item-9", "item-5"), ("item-30",), 8, 0.5)
     assert ans.item_ids != blend_expected(model, history, ("item-11",), ("item-30",), 8, 0.5)
     plain = ask(model, n=8, session="b" * 22, history=history, item="item-11", exclude=("item-30",)).item_ids
@@ -327,12 +343,7 @@ def test_gru4rec_blend_adds_the_page_items_neighbours_to_the_gru4rec_scores(mode
 def heavy_blend(bundle, tmp_path_factory):
     """The fixture bundle with a blend weight of 50 in its manifest and no context: a bundle from before the
     blend took the session's earlier items, whose weight was chosen for the page item alone."""
-    path = tmp_path_factory.mktemp("heavy") / "model"
-    shutil.copytree(bundle, path)
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest["blend"] = {"weight": 50.0}
-    (path / "manifest.json").write_text(json.dumps(manifest))
-    return ModelRegistry(64 << 20).publish(1, 8, path)
+    return _with_blend(bundle, tmp_path_factory.mktemp("heavy") / "model", {"weight": 50.0})
 
 
 def test_gru4rec_blend_uses_the_weight_in_the_bundle(heavy_blend):
@@ -345,12 +356,7 @@ def test_gru4rec_blend_uses_the_weight_in_the_bundle(heavy_blend):
 def test_gru4rec_blend_with_weight_0_is_gru4rec_next_through_the_batched_scorer(bundle, tmp_path, monkeypatch):
     """A training run chooses weight 0 when item-to-item does not help its model: then the blend is GRU4Rec next,
     scored by the batching scorer (not the unbatched blend kernel)."""
-    path = tmp_path / "model"
-    shutil.copytree(bundle, path)
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest["blend"] = {"weight": 0.0, "context": 3, "chosen": "held-out"}
-    (path / "manifest.json").write_text(json.dumps(manifest))
-    zero = ModelRegistry(64 << 20).publish(1, 8, path)
+    zero = _with_blend(bundle, tmp_path / "model", {"weight": 0.0, "context": 3, "chosen": "held-out"})
     history = ("item-3", "item-20")
     blend, plain = (ask(zero, n=8, history=history, item="item-20", cfg=PlacementConfig("p", algorithm=a))
                     for a in ("gru4rec_blend", "gru4rec_next"))
@@ -363,7 +369,16 @@ def test_gru4rec_blend_with_weight_0_is_gru4rec_next_through_the_batched_scorer(
                cfg=PlacementConfig("p", algorithm="gru4rec_blend")).item_ids == plain.item_ids
 
 
-def test_gru4rec_blend_without_a_known_context_is_gru4rec_next(model):
+def test_gru4rec_blend_of_a_bundle_without_a_blend_is_gru4rec_next(model):
+    """No weight was chosen or given for this model: no weight is right for every model, so GRU4Rec alone."""
+    history = ("item-5", "item-9", "item-11")
+    blend, plain = (ask(model, n=8, history=history, item="item-11", cfg=PlacementConfig("p", algorithm=a))
+                    for a in ("gru4rec_blend", "gru4rec_next"))
+    assert blend.algorithm == "gru4rec_blend" and blend.item_ids == plain.item_ids
+
+
+def test_gru4rec_blend_without_a_known_context_is_gru4rec_next(blended):
+    model = blended
     history = ("item-5", "item-9")
     blend, plain = (ask(model, n=6, history=history, item="not-in-the-model", cfg=PlacementConfig("p", algorithm=a))
                     for a in ("gru4rec_blend", "gru4rec_next"))
