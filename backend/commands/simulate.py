@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from backend.algorithms import spellings
+from backend.algorithms import canonical, spellings
 from backend.blend import parse_weight_arg
 from backend.commands.experiment import print_kpis
 from backend.errors import UpnextError
@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--blend-weight", metavar="auto|W",
                    help="the gru4rec_blend weight of the model trained for the run (as `upnext train "
                         "--blend-weight`): a number >= 0, or auto (chosen on the newest 10%% of --train's "
-                        "sessions); default: none kept, so a gru4rec_blend arm serves GRU4Rec alone (w 0). Not with --model")
+                        "sessions); default: auto when an arm serves gru4rec_blend, as a training run chooses it for its "
+                        "model. Not with --model")
     p.add_argument("--model", type=Path, metavar="DIR",
                    help="publish this bundle (written by `upnext train` on --train) instead of training one")
     p.add_argument("--n", type=int, default=20, help="items per recommendation list (default 20)")
@@ -103,6 +104,9 @@ def run(args, settings: Settings) -> int:
     if args.blend_weight is not None and args.model is not None:
         raise UpnextError("--blend-weight goes with a model trained for the run; a --model bundle keeps its own")
     blend = parse_weight_arg(args.blend_weight)
+    if blend is None and args.model is None and any(canonical(spec.partition("=")[2] or spec) == "gru4rec_blend"
+                                                    for spec in args.arms.split(",")):
+        blend = "auto"      # as a training run does: the blend's weight chosen for the model it trains
     arm_settings = {}
     for text in args.arm_settings:
         name, eq, raw = text.partition("=")

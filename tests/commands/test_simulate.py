@@ -84,8 +84,8 @@ def test_simulate_rsc15_sample_paired_with_a_holdout(capsys):
 def test_simulate_serves_the_blend_paired_with_item_to_item(capsys, ring_files):
     train, test = ring_files
     out = simulate(capsys, "--train", str(train), "--test", str(test), "--arms", "item_to_item,gru4rec_blend",
-                   "--params", SMALL_GRU, "--n", "5", "--sessions", "100", "--paired", "--blend-weight", "auto")
-    blend = out["simulation"]["training"]["blend"]
+                   "--params", SMALL_GRU, "--n", "5", "--sessions", "100", "--paired")
+    blend = out["simulation"]["training"]["blend"]      # no --blend-weight: chosen for the model, as runs do
     assert blend["chosen"] == "validation" and blend["weight"] in WEIGHTS
     check_consistent(out)
     arms = out["arms"]
