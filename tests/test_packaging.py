@@ -85,7 +85,7 @@ def test_the_installed_wheel_runs_from_an_empty_folder_without_torch(installed, 
                               "n": 5})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["algorithm"] == "gru4rec_blend" and body["fallback"] is None and len(body["items"]) == 5
+        assert body["algorithm"] == "gru4rec_next" and body["fallback"] is None and len(body["items"]) == 5
         assert httpx.get(server.url + "/w.js").status_code == 200                       # the bundled widget
         assert httpx.get(server.url + "/admin/static/admin.js").status_code == 200      # bundled static files
         assert httpx.get(server.url + "/admin/login", follow_redirects=True).status_code == 200   # templates

@@ -38,7 +38,7 @@ class PlacementError(UpnextError, ValueError):
 class PlacementConfig:
     name: str
     page_kind: str = "product"
-    algorithm: str = "gru4rec_blend"    # the one that won in the paired simulator (README, "Simulator")
+    algorithm: str = "gru4rec_next"
     n: int = 8
     title: str = ""
     exclude_seen: bool = True
@@ -197,7 +197,7 @@ def _field_from_json(key: str, v):
 
 
 def default_placement(name: str) -> PlacementConfig:
-    """How a placement nobody configured is served: the GRU4Rec + item-to-item blend with the default fallbacks."""
+    """How a placement nobody configured is served: GRU4Rec next with the default fallbacks."""
     return PlacementConfig(name=name, configured=False)
 
 

@@ -100,7 +100,7 @@ class Placement(Base):
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(64))
     page_kind: Mapped[str] = mapped_column(String(16), default="product")
-    algorithm: Mapped[str] = mapped_column(String(24), default="gru4rec_blend")
+    algorithm: Mapped[str] = mapped_column(String(24), default="gru4rec_next")
     n: Mapped[int] = mapped_column(Integer, default=8)
     title: Mapped[str] = mapped_column(String(200), default="")
     exclude_seen: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -37,10 +37,10 @@ def test_directory_serves_defaults_for_unknown_names_and_sees_changes(engine):
     site = create_site(engine, "shop", []).site_id
     directory = PlacementDirectory(engine, refresh_s=3600)
     unknown = directory.get(site, "sidebar")
-    assert not unknown.configured and unknown.algorithm == "gru4rec_blend"
+    assert not unknown.configured and unknown.algorithm == "gru4rec_next"
     assert unknown.fallback == ("item_to_item", "popular")
     save_placement(engine, site, PlacementConfig("sidebar", algorithm="popular"))
-    assert directory.get(site, "sidebar").algorithm == "gru4rec_blend"     # cached
+    assert directory.get(site, "sidebar").algorithm == "gru4rec_next"      # cached
     directory.invalidate(site)
     assert directory.get(site, "sidebar").algorithm == "popular"
 

@@ -25,7 +25,7 @@ def test_put_get_list_delete(client, site, engine):
     assert client.get("/v1/placements", headers=auth(site)).json() == {"placements": [r.json()]}
     # a PUT replaces the whole placement: what it leaves out takes the defaults
     again = client.put("/v1/placements/product-page", headers=auth(site), content=json.dumps({"n": 4})).json()
-    assert again["algorithm"] == "gru4rec_blend" and again["rules"] == [] and again["diversity"] == 0.0
+    assert again["algorithm"] == "gru4rec_next" and again["rules"] == [] and again["diversity"] == 0.0
     assert client.delete("/v1/placements/product-page", headers=auth(site)).status_code == 204
     assert client.delete("/v1/placements/product-page", headers=auth(site)).status_code == 404
     assert client.get("/v1/placements/product-page", headers=auth(site)).status_code == 404

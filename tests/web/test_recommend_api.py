@@ -47,7 +47,7 @@ def test_answer_has_items_with_metadata_a_rec_id_and_cors(client, shop):
     assert r.status_code == 200
     body = r.json()
     assert body["rec"].startswith("r_") and body["placement"] == "product-page"
-    assert body["algorithm"] == "gru4rec_blend" and body["fallback"] is None and body["arm"] is None
+    assert body["algorithm"] == "gru4rec_next" and body["fallback"] is None and body["arm"] is None
     assert len(body["items"]) == 5
     first = body["items"][0]
     assert set(first) == {"id", "title", "url", "image", "price", "currency"}
