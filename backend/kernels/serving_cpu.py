@@ -226,6 +226,22 @@ def score_topk(h, W, bias, k, exclude, available):
 
 
 @njit(**JIT)
+def _score_block(W, bias, hs, j0, m, rows, out):
+    """out[s, t] = the score of item j0 + t for session s (t < m); the block's rows, as float32, stay in cache
+    (``rows``) while every session scores them."""
+    B, D = hs.shape
+    for t in range(m):
+        for d in range(D):
+            rows[t, d] = _as_f32(W[j0 + t, d])
+    for s in range(B):
+        for t in range(m):
+            acc = np.float32(0.0)
+            for d in range(D):
+                acc += rows[t, d] * hs[s, d]
+            out[s, t] = acc + bias[j0 + t]
+
+
+@njit(**JIT)
 def score_topk_batch(hs, W, bias, k, exclude, exclude_offsets, available):
     B, D = hs.shape
     caps = np.empty(B, dtype=np.int64)
@@ -241,15 +257,7 @@ def score_topk_batch(hs, W, bias, k, exclude, exclude_offsets, available):
     rows = np.empty((BATCH_BLOCK, D), dtype=np.float32)
     for j0 in range(0, n, BATCH_BLOCK):
         m = min(BATCH_BLOCK, n - j0)
-        for t in range(m):  # the block's rows, as float32, stay in cache while every session scores them
-            for d in range(D):
-                rows[t, d] = _as_f32(W[j0 + t, d])
-        for s in range(B):
-            for t in range(m):
-                acc = np.float32(0.0)
-                for d in range(D):
-                    acc += rows[t, d] * hs[s, d]
-                buf[s, t] = acc + bias[j0 + t]
+        _score_block(W, bias, hs, j0, m, rows, buf)
         for s in range(B):
             for t in range(m):
                 if sizes[s] == caps[s] and buf[s, t] <= heap_s[s, 0]:
@@ -266,18 +274,10 @@ def score_topk_batch(hs, W, bias, k, exclude, exclude_offsets, available):
 
 
 @njit(**JIT)
-def blend_topk(h, W, bias, k, exclude, available, neighbours, nweights, w):
-    n, D = W.shape
-    scores = np.empty(n, dtype=np.float32)
-    top = -np.inf
-    for j in range(n):
-        acc = np.float32(0.0)
-        for d in range(D):
-            acc += _as_f32(W[j, d]) * h[d]
-        s = acc + bias[j]
-        scores[j] = s
-        if s > top:
-            top = s
+def _blend_select(scores, top, k, exclude, available, neighbours, nweights, w):
+    """The blend's top-k from one session's raw GRU4Rec scores (over every item; overwritten) whose maximum is
+    ``top``: softmax, plus ``w * nweights`` on ``neighbours``, then the allowed best k."""
+    n = len(scores)
     total = 0.0
     for j in range(n):
         e = np.float32(math.exp(scores[j] - top))
@@ -305,6 +305,51 @@ def blend_topk(h, W, bias, k, exclude, available, neighbours, nweights, w):
     out_s = np.empty(k, dtype=np.float32)
     m = _finish(hs, hi, size, k, np.sort(exclude), out_i, out_s)
     return out_i[:m].copy(), out_s[:m].copy()
+
+
+@njit(**JIT)
+def blend_topk(h, W, bias, k, exclude, available, neighbours, nweights, w):
+    n, D = W.shape
+    scores = np.empty(n, dtype=np.float32)
+    top = -np.inf
+    for j in range(n):
+        acc = np.float32(0.0)
+        for d in range(D):
+            acc += _as_f32(W[j, d]) * h[d]
+        s = acc + bias[j]
+        scores[j] = s
+        if s > top:
+            top = s
+    return _blend_select(scores, top, k, exclude, available, neighbours, nweights, w)
+
+
+@njit(**JIT)
+def blend_topk_batch(hs, W, bias, k, exclude, exclude_offsets, available, neighbours, nweights,
+                     context_offsets, ws):
+    B, D = hs.shape
+    n = W.shape[0]
+    scores = np.empty((B, n), dtype=np.float32)
+    tops = np.full(B, -np.inf, dtype=np.float32)
+    rows = np.empty((BATCH_BLOCK, D), dtype=np.float32)
+    buf = np.empty((B, BATCH_BLOCK), dtype=np.float32)
+    for j0 in range(0, n, BATCH_BLOCK):
+        m = min(BATCH_BLOCK, n - j0)
+        _score_block(W, bias, hs, j0, m, rows, buf)
+        for s in range(B):
+            for t in range(m):
+                v = buf[s, t]
+                scores[s, j0 + t] = v
+                if v > tops[s]:
+                    tops[s] = v
+    items = np.full((B, k), -1, dtype=np.int64)
+    best = np.full((B, k), -np.inf, dtype=np.float32)
+    for s in range(B):
+        c0, c1 = context_offsets[s], context_offsets[s + 1]
+        got_i, got_s = _blend_select(scores[s], tops[s], k, exclude[exclude_offsets[s]:exclude_offsets[s + 1]],
+                                     available, neighbours[c0:c1], nweights[c0:c1], ws[s])
+        items[s, :len(got_i)] = got_i
+        best[s, :len(got_s)] = got_s
+    return items, best
 
 
 # ---------------------------------------------------------------- "up next" sequences

@@ -111,6 +111,26 @@ def blend_topk(h: np.ndarray, W: np.ndarray, bias: np.ndarray, k: int, exclude: 
     return _select(p, k, exclude, available)
 
 
+def blend_topk_batch(hs: np.ndarray, W: np.ndarray, bias: np.ndarray, k: int, exclude: np.ndarray,
+                     exclude_offsets: np.ndarray, available: np.ndarray, neighbours: np.ndarray,
+                     nweights: np.ndarray, context_offsets: np.ndarray,
+                     ws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``blend_topk`` of B sessions in one pass over the item matrix: session b excludes
+    ``exclude[exclude_offsets[b]:exclude_offsets[b+1]]`` and blends ``ws[b]`` times the neighbours
+    ``neighbours[context_offsets[b]:context_offsets[b+1]]`` (with those ``nweights``). Returns (items (B, k) int64,
+    scores (B, k) float32), rows padded with item -1 and score -inf like ``score_topk_batch``."""
+    B = len(hs)
+    items = np.full((B, k), -1, dtype=np.int64)
+    best = np.full((B, k), -np.inf, dtype=np.float32)
+    for s in range(B):
+        c = slice(context_offsets[s], context_offsets[s + 1])
+        i, sc = blend_topk(hs[s], W, bias, k, exclude[exclude_offsets[s]:exclude_offsets[s + 1]], available,
+                           neighbours[c], nweights[c], float(ws[s]))
+        items[s, :len(i)] = i
+        best[s, :len(i)] = sc
+    return items, best
+
+
 def rollout(state: np.ndarray, n: int, inputs: np.ndarray, onehot: bool, Wx: tuple, Wrz: tuple, Wh: tuple,
             b: tuple, W: np.ndarray, bias: np.ndarray, exclude: np.ndarray,
             available: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,10 @@ The first thread to ask becomes the leader: it scores everything pending (up to 
 next pass. Nobody waits on purpose: under light load every request is scored alone at once, and as load grows
 the passes carry more requests each, which is when one pass over the matrix for many sessions pays
 (tests/bench/bench_engine.py: about 1.25x the throughput at layers 100 and 2x at layers 512 on 100k-1M items).
-Requests are batched only with others that use the same availability mask (the same array object).
+Requests are batched only with others that use the same availability mask (the same array object) and the same
+kind: GRU4Rec next items (``top_k``) or the GRU4Rec + item-to-item blend (``blend_top_k``, each request with its
+own context neighbours and weight). A blend pass holds a (batch, items) score matrix, so its batches are capped
+at BLEND_SCORES scores (32 at 43k items, 8 at 1M).
 """
 from __future__ import annotations
 
@@ -17,12 +20,16 @@ import numpy as np
 from backend.serving.engine import GRU4RecEngine
 
 
+BLEND_SCORES = 8 << 20      # float32 scores a blend pass may hold (32 MiB)
+
+
 @dataclass
 class _Request:
     state: np.ndarray
     k: int
     exclude: np.ndarray
     available: np.ndarray | None
+    blend: tuple | None = None        # (neighbours, nweights, weight) for a blend request
     done: threading.Event = field(default_factory=threading.Event)
     lead: bool = False
     result: tuple | None = None
@@ -44,7 +51,16 @@ class ScoreBatcher:
 
     def top_k(self, state: np.ndarray, k: int, exclude=(), available: np.ndarray | None = None):
         state, k, exclude, _ = self.engine.check_request(state, k, exclude, available)  # bad input: this one only
-        req = _Request(state, k, exclude, available)
+        return self._wait(_Request(state, k, exclude, available))
+
+    def blend_top_k(self, state: np.ndarray, k: int, neighbours, nweights, w: float, exclude=(),
+                    available: np.ndarray | None = None):
+        """The same answer as ``engine.blend_top_k``, scored together with other blend requests."""
+        state, k, exclude, _ = self.engine.check_request(state, k, exclude, available)
+        nb, nw = self.engine.check_context(neighbours, nweights)
+        return self._wait(_Request(state, k, exclude, available, (nb, nw, float(w))))
+
+    def _wait(self, req: _Request):
         with self._lock:
             self._pending.append(req)
             if not self._leading:
@@ -62,8 +78,11 @@ class ScoreBatcher:
 
     def _lead(self) -> None:
         with self._lock:
-            mask = self._pending[0].available
-            batch = [r for r in self._pending if r.available is mask][:self.max_batch]
+            first = self._pending[0]
+            mask, blending = first.available, first.blend is not None
+            cap = max(1, min(self.max_batch, BLEND_SCORES // self.engine.n_items)) if blending else self.max_batch
+            batch = [r for r in self._pending
+                     if r.available is mask and (r.blend is not None) == blending][:cap]
             taken = set(map(id, batch))
             self._pending = [r for r in self._pending if id(r) not in taken]
         try:
@@ -83,13 +102,21 @@ class ScoreBatcher:
         self.passes += 1
         self.requests += len(batch)
         try:
+            r = batch[0]
+            if len(batch) == 1 and r.blend is not None:
+                r.result = self.engine.blend_top_k(r.state, r.k, *r.blend, r.exclude, r.available)
+                return
             if len(batch) == 1:
-                r = batch[0]
                 r.result = self.engine.top_k(r.state, r.k, r.exclude, r.available)
                 return
             k = max(r.k for r in batch)
-            items, scores = self.engine.top_k_many(np.stack([r.state for r in batch]), k,
-                                                   [r.exclude for r in batch], batch[0].available)
+            states, excludes = np.stack([r.state for r in batch]), [r.exclude for r in batch]
+            if r.blend is not None:
+                items, scores = self.engine.blend_top_k_many(
+                    states, k, [q.blend[0] for q in batch], [q.blend[1] for q in batch],
+                    [q.blend[2] for q in batch], excludes, r.available)
+            else:
+                items, scores = self.engine.top_k_many(states, k, excludes, r.available)
             for r, i, s in zip(batch, items, scores):
                 keep = i >= 0
                 r.result = (i[keep][:r.k].copy(), s[keep][:r.k].copy())

@@ -253,11 +253,8 @@ class GRU4RecEngine:
         excludes = [self._items(e) for e in excludes] if excludes is not None else [_NO_ITEMS] * len(states)
         if len(excludes) != len(states):
             raise ValueError("excludes must have one entry per state")
-        offsets = np.zeros(len(states) + 1, dtype=np.int64)
-        np.cumsum([len(e) for e in excludes], out=offsets[1:])
-        flat = np.concatenate(excludes) if excludes else _NO_ITEMS
         hs = np.ascontiguousarray(states[:, self.state_size - self.layers[-1]:])
-        return kernels.score_topk_batch(hs, self._scoring, self._bias, self._k(k), flat, offsets,
+        return kernels.score_topk_batch(hs, self._scoring, self._bias, self._k(k), *_flat(excludes, np.int64),
                                         self._mask(available))
 
     def blend_top_k(self, state: np.ndarray, k: int, neighbours: np.ndarray, nweights: np.ndarray, w: float,
@@ -266,12 +263,39 @@ class GRU4RecEngine:
         plus ``w`` times ``nweights`` on the context item's ``neighbours`` ((m,) item indices, -1 none; (m,)
         normalised similarities). Returns (items (k',) int64, blend scores (k',) float32), best first."""
         h = np.ascontiguousarray(self._state(state)[self.state_size - self.layers[-1]:])
+        nb, nw = self.check_context(neighbours, nweights)
+        return kernels.blend_topk(h, self._scoring, self._bias, self._k(k), self._items(exclude),
+                                  self._mask(available), nb, nw, float(w))
+
+    def blend_top_k_many(self, states: np.ndarray, k: int, neighbours: Sequence[np.ndarray],
+                         nweights: Sequence[np.ndarray], ws: Sequence[float],
+                         excludes: Sequence[Iterable[int]] | None = None,
+                         available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``blend_top_k`` of B sessions in one pass over the item matrix, each with its own context neighbours and
+        weight; rows padded like ``top_k_many``. Holds a (B, n_items) float32 score matrix: keep B * n_items
+        moderate (the batcher does)."""
+        states = np.asarray(states, dtype=np.float32)
+        if states.ndim != 2 or states.shape[1] != self.state_size:
+            raise ValueError(f"states must be (B, {self.state_size}), got {states.shape}")
+        B = len(states)
+        excludes = [self._items(e) for e in excludes] if excludes is not None else [_NO_ITEMS] * B
+        contexts = [self.check_context(nb, nw) for nb, nw in zip(neighbours, nweights)]
+        if not len(excludes) == len(contexts) == len(ws) == B:
+            raise ValueError("excludes, neighbours, nweights and ws must have one entry per state")
+        hs = np.ascontiguousarray(states[:, self.state_size - self.layers[-1]:])
+        return kernels.blend_topk_batch(hs, self._scoring, self._bias, self._k(k), *_flat(excludes, np.int64),
+                                        self._mask(available), _flat([c[0] for c in contexts], np.int64)[0],
+                                        *_flat([c[1] for c in contexts], np.float32),
+                                        np.asarray(ws, dtype=np.float64))
+
+    def check_context(self, neighbours, nweights) -> tuple[np.ndarray, np.ndarray]:
+        """A blend's context neighbours ((m,) item indices, -1 none) and their (m,) weights, as the kernels take
+        them; ValueError for bad ones."""
         nb = _writable(neighbours, np.int64)
         nw = _writable(nweights, np.float32)
         if nb.ndim != 1 or nw.shape != nb.shape or (len(nb) and nb.max() >= self.n_items):
             raise ValueError("neighbours and nweights: one weight per neighbour index (-1 = none)")
-        return kernels.blend_topk(h, self._scoring, self._bias, self._k(k), self._items(exclude),
-                                  self._mask(available), nb, nw, float(w))
+        return nb, nw
 
     def rollout(self, state: np.ndarray, n: int, exclude: Iterable[int] = (),
                 available: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -309,6 +333,8 @@ class GRU4RecEngine:
             self.top_k_many(two, 1, [exclude, exclude], available)
             self.rollout(state, 2, exclude, available)
             self.blend_top_k(state, 1, np.array([0, -1]), np.array([1.0, 0.0]), 0.35, exclude, available)
+            self.blend_top_k_many(two, 1, [np.array([0, -1])] * 2, [np.array([1.0, 0.0])] * 2, [0.35, 0.5],
+                                  [exclude, exclude], available)
         self.rerank(np.array([0, self.n_items - 1]), np.array([1.0, 0.5]), np.full(self.n_items, -1, np.int32),
                     0.5, 2, 1)
 
@@ -353,6 +379,14 @@ class GRU4RecEngine:
         if int(k) < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         return int(k)
+
+
+def _flat(arrays: Sequence[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(the arrays end to end, (len + 1,) int64 offsets where each starts): the batch kernels' layout."""
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    np.cumsum([len(a) for a in arrays], out=offsets[1:])
+    flat = np.concatenate(arrays).astype(dtype, copy=False) if len(arrays) else np.zeros(0, dtype)
+    return _writable(flat, dtype), offsets
 
 
 def _writable(values, dtype) -> np.ndarray:

@@ -148,7 +148,7 @@ def recommend(req: RecRequest, cfg: PlacementConfig, model: LiveModel | None, sn
                 items, scores = model.scorer.top_k(state, pool, exclude, allowed)
             elif blending:
                 nb, nw = context_neighbours(known[::-1], model.neighbours, model.blend, blend)
-                items, scores = eng.blend_top_k(state, pool, nb, nw, blend.weight, exclude, allowed)
+                items, scores = model.scorer.blend_top_k(state, pool, nb, nw, blend.weight, exclude, allowed)
             else:   # a playlist: each step feeds the next, so the pool is kept short (a rollout step scores all)
                 items, scores = eng.rollout(state, min(2 * free, 50) if reranking else free, exclude, allowed)
             offer(items, score_relevance(scores))

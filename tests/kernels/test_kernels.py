@@ -304,6 +304,37 @@ def test_blend_topk_agrees_and_filters(model, filters, k, w):
     assert mask[ref_i].all()
 
 
+def test_blend_topk_batch_agrees_with_single_sessions_and_pads(model):
+    arrays, gru, S, H = model
+    hs = np.stack([state_after(gru, S, items)[S - H:] for items in ([], [1], [9, 8, 7], [250, 3])])
+    excludes = [np.zeros(0, np.int64), np.array([5, 6, 7], np.int64), np.arange(0, 200, 2), np.array([299])]
+    contexts = [context_neighbours(), (np.zeros(0, np.int64), np.zeros(0, np.float32)), context_neighbours(),
+                context_neighbours()]
+    ws = np.array([0.35, 2.0, 0.0, 50.0])
+    offsets = np.cumsum([0] + [len(e) for e in excludes]).astype(np.int64)
+    c_offsets = np.cumsum([0] + [len(c[0]) for c in contexts]).astype(np.int64)
+    flat_nb = np.concatenate([c[0] for c in contexts]).astype(np.int64)
+    flat_nw = np.concatenate([c[1] for c in contexts]).astype(np.float32)
+    available = (np.arange(N_ITEMS) % 4 != 0).astype(np.uint8)
+    k = 10
+    for impl in (reference, cpu):
+        items, scores = impl.blend_topk_batch(hs, arrays["Wy"], arrays["By"], k, np.concatenate(excludes), offsets,
+                                              available, flat_nb, flat_nw, c_offsets, ws)
+        assert items.shape == (4, k) and scores.shape == (4, k) and items.dtype == np.int64
+        for b in range(4):
+            one_i, one_s = reference.blend_topk(hs[b], arrays["Wy"], arrays["By"], k, excludes[b], available,
+                                                *contexts[b], ws[b])
+            np.testing.assert_array_equal(items[b], one_i)
+            np.testing.assert_allclose(scores[b], one_s, rtol=1e-5, atol=1e-7)
+        # a row with fewer allowed items than k is padded with -1 / -inf
+        few = np.zeros(N_ITEMS, np.uint8)
+        few[[3, 30]] = 1
+        items, scores = impl.blend_topk_batch(hs[:2], arrays["Wy"], arrays["By"], 4, np.zeros(0, np.int64),
+                                              np.zeros(3, np.int64), few, flat_nb[:0], flat_nw[:0],
+                                              np.zeros(3, np.int64), ws[:2])
+        assert sorted(items[0, :2]) == [3, 30] and (items[:, 2:] == -1).all() and np.isneginf(scores[:, 2:]).all()
+
+
 def test_blend_topk_without_neighbours_or_weight_is_the_gru4rec_order(model):
     arrays, gru, S, H = model
     h = state_after(gru, S, [4, 9])[S - H:]

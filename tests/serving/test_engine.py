@@ -93,6 +93,13 @@ def test_bad_arguments_are_refused(loaded):
         engine.top_k(state, 0)
     with pytest.raises(ValueError, match="one entry per state"):
         engine.top_k_many(np.stack([state, state]), 3, [[1]])
+    two, nb, nw = np.stack([state, state]), np.array([1, 2]), np.array([0.5, 0.5], np.float32)
+    with pytest.raises(ValueError, match="one entry per state"):
+        engine.blend_top_k_many(two, 3, [nb, nb], [nw, nw], [0.5])
+    with pytest.raises(ValueError, match="one weight per neighbour"):
+        engine.blend_top_k_many(two, 3, [nb, np.array([N_ITEMS])], [nw, nw[:1]], [0.5, 0.5])
+    with pytest.raises(ValueError, match="states must be"):
+        engine.blend_top_k_many(state, 3, [nb], [nw], [0.5])
     with pytest.raises(ValueError, match="item_matrix"):
         GRU4RecEngine.load(engine.path, item_matrix="int8")
 

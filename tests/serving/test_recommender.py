@@ -365,6 +365,7 @@ def test_gru4rec_blend_with_weight_0_is_gru4rec_next_through_the_batched_scorer(
     def no_blend_kernel(*args, **kwargs):
         raise AssertionError("weight 0 must not take the blend kernel")
     monkeypatch.setattr(type(zero.engine), "blend_top_k", no_blend_kernel)
+    monkeypatch.setattr(type(zero.engine), "blend_top_k_many", no_blend_kernel)
     assert ask(zero, n=8, history=history, item="item-20",
                cfg=PlacementConfig("p", algorithm="gru4rec_blend")).item_ids == plain.item_ids
 
