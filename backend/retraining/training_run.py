@@ -104,6 +104,9 @@ def execute(engine: Engine, settings: Settings, run_id: int) -> str:
     except OSError:
         pass
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # a cancel interrupts the main thread as SIGINT would (Heartbeat): that does nothing while SIGINT is ignored,
+    # as it is, inherited, under a server started with nohup or as a background job of a script
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     beat = Heartbeat(engine, run_id).start()
     out = settings.model_dir / f"site{run.site_id}-run{run_id}-{time.strftime('%Y%m%d-%H%M%S')}"
     status, error, result, model_id = "failed", None, None, None

@@ -113,6 +113,22 @@ def test_a_cancelled_run_stops_and_leaves_no_model(world):
     assert not list((settings.model_dir).glob(f"*run{run_id}-*"))
 
 
+def test_a_cancel_stops_a_run_of_a_server_that_ignores_sigint(world):
+    """A server started with nohup or as a background job of a script ignores SIGINT, and its run processes
+    inherit that: the cancel (which interrupts the run's main thread as SIGINT would) must still stop the run."""
+    engine, site_id, supervisor, settings = world
+    seed_visits(engine, site_id, sessions=300, days=3)
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)     # inherited by the run's process
+    try:
+        run_id = supervisor.start_run(site_id, LONG)
+    finally:
+        signal.signal(signal.SIGINT, before)
+    wait(supervisor, run_id, training)
+    assert supervisor.cancel(run_id, site_id) == "running"
+    run = wait(supervisor, run_id, finished, timeout=30)
+    assert run.status == "cancelled" and run.model_id is None
+
+
 def test_a_killed_run_is_marked_failed(world):
     engine, site_id, supervisor, _ = world
     seed_visits(engine, site_id, sessions=300, days=3)
