@@ -196,15 +196,17 @@ def validation_split(data: SessionData, share: float = VALIDATION_SHARE) -> tupl
 
 
 def choose_blend(weights, knn, valid: SessionData, first_target: int = 2,
-                 item_ids=None) -> tuple[Blend, list[dict]]:
+                 item_ids=None) -> tuple[Blend, list[dict], dict]:
     """(the Blend of WEIGHTS x CONTEXTS with the best served Recall@20 on ``valid``, ties to the smaller weight
-    then the shorter context; each one's recall as [{"weight", "context", "served_recall@20"}]) of the GRU4Rec
-    ``weights`` and the ItemKNN ``knn`` fitted on the same (older) sessions. ``item_ids``: the model's items,
-    which ``valid`` is indexed by (default: the item-kNN's own, when both were fitted on the same data)."""
+    then the shorter context; each one's recall as [{"weight", "context", "served_recall@20"}]; the best one's
+    metrics on ``valid``, as ``evaluate_blend`` gives them) of the GRU4Rec ``weights`` and the ItemKNN ``knn``
+    fitted on the same (older) sessions. ``item_ids``: the model's items, which ``valid`` is indexed by (default:
+    the item-kNN's own, when both were fitted on the same data)."""
     nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities,
                                 knn.item_ids if item_ids is None else item_ids)
     grid = [Blend(w, c) for c in CONTEXTS for w in WEIGHTS]
-    on_valid = {b: round(both_protocols(*r)["served"]["recall@20"], 4)
-                for b, r in blend_rank_pairs(weights, nb, nw, valid, grid, first_target).items()}
+    metrics = {b: both_protocols(*r) for b, r in blend_rank_pairs(weights, nb, nw, valid, grid, first_target).items()}
+    on_valid = {b: round(m["served"]["recall@20"], 4) for b, m in metrics.items()}
     best = max(on_valid, key=lambda b: (on_valid[b], -b.weight, -b.context))
-    return best, [{"weight": b.weight, "context": b.context, "served_recall@20": r} for b, r in on_valid.items()]
+    return best, [{"weight": b.weight, "context": b.context, "served_recall@20": r}
+                  for b, r in on_valid.items()], metrics[best]

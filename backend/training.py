@@ -64,7 +64,7 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     if blend == "auto":
         fit, valid = validation_split(data)
         fit_weights = run_training(fit, params, impl=impl, device=device, threads=threads, **kwargs).weights
-        chosen, on_valid = choose_blend(fit_weights.folded(), ItemKNN.fit(fit), valid, first_target)
+        chosen, on_valid, _ = choose_blend(fit_weights.folded(), ItemKNN.fit(fit), valid, first_target)
         blend_info = {**chosen._asdict(), "chosen": "validation", "validation": on_valid}
     elif blend == "heldout":
         if test is None:
@@ -76,11 +76,12 @@ def train_bundle(data: SessionData, params, out: str | Path, *, source: str = ""
     weights = result.weights.folded()
     metrics = evaluate_bundle_parts(weights, data.item_ids, test, first_target) if test else {}
     knn = ItemKNN.fit(events_data) if fallbacks or (test and blend is not None) else None
-    if blend == "heldout":
-        chosen, on_test = choose_blend(weights, knn, align_to_items(test, data.item_ids), first_target,
-                                       item_ids=data.item_ids)
+    if blend == "heldout":      # every candidate was scored on ``test``: the chosen one's metrics are at hand
+        chosen, on_test, on_day = choose_blend(weights, knn, align_to_items(test, data.item_ids), first_target,
+                                               item_ids=data.item_ids)
         blend_info = {**chosen._asdict(), "chosen": "held-out", "validation": on_test}
-    if test and blend_info:
+        metrics["blend"] = {**chosen._asdict(), **on_day}
+    elif test and blend_info:
         nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
         metrics["blend"] = {**chosen._asdict(), **evaluate_blend(
             weights, nb, nw, align_to_items(test, data.item_ids), chosen, first_target)}

@@ -99,7 +99,7 @@ def blend(data, test, params, first_target):
     """(test metrics of the blend, the chosen Blend, each candidate's validation served R@20): backend/blend.py, as
     ``upnext train --blend-weight auto`` does it."""
     fit, valid = validation_split(data)
-    best, on_valid = choose_blend(train(fit, params).weights, build("itemknn", fit), valid, first_target)
+    best, on_valid, _ = choose_blend(train(fit, params).weights, build("itemknn", fit), valid, first_target)
     model, knn = train(data, params).weights, build("itemknn", data)
     nb, nw = aligned_neighbours(knn.item_ids, knn.neighbours, knn.similarities, data.item_ids)
     return evaluate_blend(model, nb, nw, test, best, first_target), best, on_valid
