@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from backend.algorithms import canonical, spellings
+from backend.algorithms import spellings
 from backend.blend import parse_weight_arg
 from backend.commands.experiment import print_kpis
 from backend.errors import UpnextError
@@ -104,9 +104,6 @@ def run(args, settings: Settings) -> int:
     if args.blend_weight is not None and args.model is not None:
         raise UpnextError("--blend-weight goes with a model trained for the run; a --model bundle keeps its own")
     blend = parse_weight_arg(args.blend_weight)
-    if blend is None and args.model is None and any(canonical(spec.partition("=")[2] or spec) == "gru4rec_blend"
-                                                    for spec in args.arms.split(",")):
-        blend = "auto"      # as a training run does: the blend's weight chosen for the model it trains
     arm_settings = {}
     for text in args.arm_settings:
         name, eq, raw = text.partition("=")

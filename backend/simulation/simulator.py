@@ -62,6 +62,7 @@ class SimulationConfig:
     paired: bool = False                 # every session once in every arm (replay.py)
     model: Path | None = None            # a trained bundle to publish instead of training one
     blend: str | float | None = None     # the trained bundle's gru4rec_blend weight: "auto", a number, None
+    #                                      (None: "auto" when an arm serves gru4rec_blend, as a training run does)
     workdir: Path | None = None          # kept after the run when given; a temporary folder otherwise
     visitor: VisitorModel = field(default_factory=VisitorModel)
 
@@ -117,7 +118,7 @@ def _catalogue(engine, site_id: int, item_ids) -> int:
     return len(rows)
 
 
-def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None]) -> dict:
+def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None], blend: str | float | None) -> dict:
     params = parse_params(cfg.params)
     data = read_sessions(cfg.train)
     say(f"training GRU4Rec ({cfg.params}) on {data.n_sessions:,} sessions, {data.n_events:,} events, "
@@ -130,7 +131,7 @@ def _train(cfg: SimulationConfig, out: Path, say: Callable[[str], None]) -> dict
         bar.update((p.epoch - 1) * p.pairs_total + p.pairs_done - bar.n)
 
     try:
-        summary = train_bundle(data, params, out, source=str(cfg.train), progress=progress, blend=cfg.blend)
+        summary = train_bundle(data, params, out, source=str(cfg.train), progress=progress, blend=blend)
     finally:
         bar.close()
     return {"seconds": summary["training"]["seconds"], "params": params.as_dict(), "items": data.n_items,
@@ -149,7 +150,8 @@ def _set_up(engine, cfg: SimulationConfig, arms: list[Arm], workdir: Path, say: 
     """Site, catalogue, trained and published bundle, placement, started experiment; (site, experiment, facts)."""
     site = create_site(engine, f"simulate-{int(time.time())}", [])
     if cfg.model is None:
-        trained = _train(cfg, workdir / "model", say)
+        blending = any(a.algorithm == "gru4rec_blend" for a in arms)
+        trained = _train(cfg, workdir / "model", say, "auto" if cfg.blend is None and blending else cfg.blend)
         bundle, item_ids = workdir / "model", trained.pop("item_ids")
     else:
         art = load_artifact(cfg.model)
