@@ -283,9 +283,10 @@ class GRU4RecEngine:
         if not len(excludes) == len(contexts) == len(ws) == B:
             raise ValueError("excludes, neighbours, nweights and ws must have one entry per state")
         hs = np.ascontiguousarray(states[:, self.state_size - self.layers[-1]:])
+        nb, context_offsets = _flat([c[0] for c in contexts], np.int64)
+        nw, _ = _flat([c[1] for c in contexts], np.float32)
         return kernels.blend_topk_batch(hs, self._scoring, self._bias, self._k(k), *_flat(excludes, np.int64),
-                                        self._mask(available), _flat([c[0] for c in contexts], np.int64)[0],
-                                        *_flat([c[1] for c in contexts], np.float32),
+                                        self._mask(available), nb, nw, context_offsets,
                                         np.asarray(ws, dtype=np.float64))
 
     def check_context(self, neighbours, nweights) -> tuple[np.ndarray, np.ndarray]:
